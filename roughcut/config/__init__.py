@@ -1,0 +1,5 @@
+"""Settings parsed once from the environment."""
+
+from roughcut.config.settings import ConfigError, RateLimit, Secret, Settings, SocialProvider
+
+__all__ = ["ConfigError", "RateLimit", "Secret", "Settings", "SocialProvider"]

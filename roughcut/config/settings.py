@@ -1,0 +1,224 @@
+"""Settings: parsed once from the environment, validated, frozen; secrets hidden in repr."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A string that never shows itself in repr or str."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `limit` hits per `window` seconds."""
+
+    limit: int
+    window: int
+
+    @classmethod
+    def parse(cls, name: str, raw: str) -> RateLimit:
+        try:
+            limit_s, window_s = raw.split("/", 1)
+            limit, window = int(limit_s), int(window_s)
+        except ValueError:
+            raise ConfigError(f"{name}: expected LIMIT/SECONDS such as 10/60, got {raw!r}") from None
+        if limit < 1 or window < 1:
+            raise ConfigError(f"{name}: limit and window must be positive, got {raw!r}")
+        return cls(limit, window)
+
+
+@dataclass(frozen=True, slots=True)
+class SocialProvider:
+    """One OAuth provider's client credentials and endpoints."""
+
+    client_id: str
+    client_secret: Secret
+    token_url: str
+    userinfo_url: str = ""
+    jwks_url: str = ""
+    issuers: tuple[str, ...] = ()
+
+
+_SOCIAL_DEFAULTS: dict[str, dict[str, str]] = {
+    "google": {
+        "token_url": "https://oauth2.googleapis.com/token",
+        "userinfo_url": "",
+        "jwks_url": "https://www.googleapis.com/oauth2/v3/certs",
+        "issuers": "https://accounts.google.com,accounts.google.com",
+    },
+    "kakao": {
+        "token_url": "https://kauth.kakao.com/oauth/token",
+        "userinfo_url": "https://kapi.kakao.com/v2/user/me",
+    },
+    "naver": {
+        "token_url": "https://nid.naver.com/oauth2.0/token",
+        "userinfo_url": "https://openapi.naver.com/v1/nid/me",
+    },
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything roughcut reads from its environment. Build it directly in tests."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = ""
+    redis_prefix: str = "roughcut"
+    public_url: str = "http://localhost:8080"
+    secret_key: Secret = Secret("")
+    jwt_private_key: Secret = Secret("")
+    jwt_previous_public_keys: tuple[str, ...] = ()
+    jwt_issuer: str = "roughcut"
+    jwt_audience: str = "roughcut"
+    access_token_ttl: int = 15 * 60
+    refresh_idle_ttl: int = 14 * 24 * 3600
+    refresh_absolute_ttl: int = 60 * 24 * 3600
+    cookie_mode: bool = False
+    cors_origins: tuple[str, ...] = ()
+    smtp_url: Secret = Secret("")
+    mail_from: str = "roughcut <no-reply@roughcut.local>"
+    sentry_dsn: Secret = Secret("")
+    log_level: str = "INFO"
+    log_json: bool = True
+    ws_compression: bool = False
+    demo_user: bool = True
+    rate_login: RateLimit = RateLimit(10, 60)
+    rate_email_code: RateLimit = RateLimit(10, 600)
+    rate_verify: RateLimit = RateLimit(20, 600)
+    rate_refresh: RateLimit = RateLimit(60, 60)
+    social: Mapping[str, SocialProvider] = field(default_factory=dict)
+
+    @property
+    def sqlite(self) -> bool:
+        """True when running on the embedded SQLite database."""
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL, defaulting to a SQLite file in the data folder."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'roughcut.db'}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate the environment; raise ConfigError naming the first bad variable."""
+        e = os.environ if env is None else env
+        database_url = e.get("DATABASE_URL", "")
+        if database_url and not database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ConfigError("DATABASE_URL: expected postgresql+asyncpg://... or sqlite+aiosqlite://...")
+        redis_url = e.get("REDIS_URL", "")
+        if redis_url and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
+            raise ConfigError("REDIS_URL: expected redis://host:port/db or rediss://...")
+        smtp_url = e.get("SMTP_URL", "")
+        if smtp_url and (urlsplit(smtp_url).scheme not in {"smtp", "smtps"} or not urlsplit(smtp_url).hostname):
+            raise ConfigError("SMTP_URL: expected smtp://[user:pass@]host:port or smtps://...")
+        public_url = e.get("PUBLIC_URL", "http://localhost:8080").rstrip("/")
+        if urlsplit(public_url).scheme not in {"http", "https"}:
+            raise ConfigError("PUBLIC_URL: expected an http(s) URL")
+        origins = tuple(o.strip().rstrip("/") for o in e.get("CORS_ORIGINS", "").split(",") if o.strip())
+        for origin in origins:
+            if urlsplit(origin).scheme not in {"http", "https"}:
+                raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an http(s) origin")
+        previous = tuple(k for k in e.get("JWT_PREVIOUS_PUBLIC_KEYS", "").split("\n\n") if k.strip())
+        return cls(
+            data_dir=Path(e.get("DATA_DIR", "var")),
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_prefix=e.get("REDIS_PREFIX", "roughcut"),
+            public_url=public_url,
+            secret_key=Secret(e.get("SECRET_KEY", "")),
+            jwt_private_key=Secret(e.get("JWT_PRIVATE_KEY", "")),
+            jwt_previous_public_keys=previous,
+            jwt_issuer=e.get("JWT_ISSUER", "roughcut"),
+            jwt_audience=e.get("JWT_AUDIENCE", "roughcut"),
+            access_token_ttl=_int(e, "ACCESS_TOKEN_TTL", 15 * 60, 60, 3600),
+            refresh_idle_ttl=_int(e, "REFRESH_IDLE_TTL", 14 * 24 * 3600, 300, 365 * 24 * 3600),
+            refresh_absolute_ttl=_int(e, "REFRESH_ABSOLUTE_TTL", 60 * 24 * 3600, 300, 365 * 24 * 3600),
+            cookie_mode=_bool(e, "AUTH_COOKIE_MODE", False),
+            cors_origins=origins,
+            smtp_url=Secret(smtp_url),
+            mail_from=e.get("MAIL_FROM", "roughcut <no-reply@roughcut.local>"),
+            sentry_dsn=Secret(e.get("SENTRY_DSN", "")),
+            log_level=_choice(e, "LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"}),
+            log_json=_bool(e, "LOG_JSON", True),
+            ws_compression=_bool(e, "WS_COMPRESSION", False),
+            demo_user=_bool(e, "DEMO_USER", not database_url),
+            rate_login=RateLimit.parse("RATE_LOGIN", e.get("RATE_LOGIN", "10/60")),
+            rate_email_code=RateLimit.parse("RATE_EMAIL_CODE", e.get("RATE_EMAIL_CODE", "10/600")),
+            rate_verify=RateLimit.parse("RATE_VERIFY", e.get("RATE_VERIFY", "20/600")),
+            rate_refresh=RateLimit.parse("RATE_REFRESH", e.get("RATE_REFRESH", "60/60")),
+            social=_social(e),
+        )
+
+
+def _int(e: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = e.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}: must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _bool(e: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = e.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _choice(e: Mapping[str, str], name: str, default: str, allowed: set[str]) -> str:
+    value = e.get(name, default).upper()
+    if value not in allowed:
+        raise ConfigError(f"{name}: expected one of {', '.join(sorted(allowed))}, got {value!r}")
+    return value
+
+
+def _social(e: Mapping[str, str]) -> dict[str, SocialProvider]:
+    providers: dict[str, SocialProvider] = {}
+    for name, defaults in _SOCIAL_DEFAULTS.items():
+        prefix = name.upper()
+        client_id = e.get(f"{prefix}_CLIENT_ID", "")
+        if not client_id:
+            continue
+        issuers = e.get(f"{prefix}_ISSUERS", defaults.get("issuers", ""))
+        providers[name] = SocialProvider(
+            client_id=client_id,
+            client_secret=Secret(e.get(f"{prefix}_CLIENT_SECRET", "")),
+            token_url=e.get(f"{prefix}_TOKEN_URL", defaults["token_url"]),
+            userinfo_url=e.get(f"{prefix}_USERINFO_URL", defaults.get("userinfo_url", "")),
+            jwks_url=e.get(f"{prefix}_JWKS_URL", defaults.get("jwks_url", "")),
+            issuers=tuple(i for i in issuers.split(",") if i),
+        )
+    return providers

@@ -1,0 +1,1 @@
+"""Rules and use cases. Imports no framework: a unit test enforces it."""

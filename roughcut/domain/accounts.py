@@ -1,0 +1,412 @@
+"""Account use cases: e-mail codes, signup, login, token refresh with reuse detection, sessions, profile."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from roughcut.domain import errors
+from roughcut.domain.events import SESSION_REVOKED, USER_DELETED, DomainEvent
+from roughcut.domain.model import (
+    AuthSession,
+    CodePurpose,
+    Device,
+    LoginMethod,
+    NewUser,
+    TokenPair,
+    User,
+)
+from roughcut.domain.ports import Clock, Mailer, PasswordHasher, SocialAuth, TokenIssuer, UnitOfWork, UnitOfWorkFactory
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CODE_DIGITS = 6
+REFRESH_TOKEN_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class AuthPolicy:
+    """Lifetimes and limits of the account rules (seconds unless named otherwise)."""
+
+    access_ttl: int = 15 * 60
+    refresh_idle_ttl: int = 14 * 24 * 3600
+    refresh_absolute_ttl: int = 60 * 24 * 3600
+    code_ttl: int = 10 * 60
+    code_max_attempts: int = 5
+    code_max_sends: int = 3
+    code_send_window: int = 10 * 60
+    verification_ttl: int = 15 * 60
+    password_min: int = 10
+    password_max: int = 1024
+    fresh_login: int = 10 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """The ports the account use cases work with."""
+
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    tokens: TokenIssuer
+    mailer: Mailer
+    clock: Clock
+    pepper: bytes
+    social: SocialAuth | None = None
+    policy: AuthPolicy = field(default_factory=AuthPolicy)
+
+
+def normalize_email(email: str) -> str:
+    """Lower-case and trim an address; raise validation_failed when it is not one."""
+    email = email.strip().lower()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise errors.ValidationFailed(fields={"email": ["Not a valid e-mail address."]})
+    return email
+
+
+def check_password_rules(acc: Accounts, password: str, field_name: str = "password") -> None:
+    """Passwords need at least `password_min` characters."""
+    if len(password) < acc.policy.password_min:
+        raise errors.ValidationFailed(
+            fields={field_name: [f"Use at least {acc.policy.password_min} characters."]}
+        )
+    if len(password) > acc.policy.password_max:
+        raise errors.ValidationFailed(fields={field_name: ["Too long."]})
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _code_hash(acc: Accounts, email: str, purpose: CodePurpose, code: str) -> str:
+    # Six digits are guessable offline, so the hash is keyed with the server's secret.
+    return hmac.new(acc.pepper, f"{purpose}:{email}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+async def send_email_code(acc: Accounts, email: str, purpose: CodePurpose) -> int:
+    """Mail a 6-digit code; answers the same whether or not an account exists. Returns its lifetime."""
+    email = normalize_email(email)
+    now = acc.clock.now()
+    async with acc.uow() as uow:
+        window_start = now - timedelta(seconds=acc.policy.code_send_window)
+        sent = await uow.codes.sent_since(email, window_start)
+        if len(sent) >= acc.policy.code_max_sends:
+            oldest = min(sent)
+            retry = int((oldest + timedelta(seconds=acc.policy.code_send_window) - now).total_seconds()) + 1
+            raise errors.RateLimited(
+                max(retry, 1), limit=acc.policy.code_max_sends, window=acc.policy.code_send_window
+            )
+        user = await uow.users.by_email(email)
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        expires = now + timedelta(seconds=acc.policy.code_ttl)
+        await uow.codes.add(email, purpose, _code_hash(acc, email, purpose, code), now, expires)
+        await uow.commit()
+    minutes = acc.policy.code_ttl // 60
+    if purpose is CodePurpose.SIGNUP and user is not None:
+        await acc.mailer.send(
+            email, "You already have a roughcut account",
+            "Someone asked to sign up with this address, which already has an account.\n"
+            "Log in, or reset your password if you forgot it.",
+        )
+    elif purpose is CodePurpose.SIGNUP:
+        await acc.mailer.send(
+            email, f"Your roughcut code: {code}",
+            f"Your sign-up code is {code}. It expires in {minutes} minutes.",
+        )
+    elif user is not None:
+        await acc.mailer.send(
+            email, f"Your roughcut password reset code: {code}",
+            f"Your password reset code is {code}. It expires in {minutes} minutes.\n"
+            "If you did not ask for it, ignore this mail.",
+        )
+    return acc.policy.code_ttl
+
+
+async def verify_email_code(acc: Accounts, email: str, purpose: CodePurpose, code: str) -> str:
+    """Check a mailed code (at most `code_max_attempts` wrong tries); return a single-use token."""
+    email = normalize_email(email)
+    now = acc.clock.now()
+    async with acc.uow() as uow:
+        row = await uow.codes.latest(email, purpose)
+        usable = (
+            row is not None
+            and row.verified_at is None
+            and row.expires_at > now
+            and row.attempts < acc.policy.code_max_attempts
+        )
+        if row is None or not usable:
+            raise errors.CodeInvalid()
+        if not hmac.compare_digest(row.code_hash, _code_hash(acc, email, purpose, code.strip())):
+            await uow.codes.count_failure(row.id)
+            await uow.commit()
+            raise errors.CodeInvalid(details={"attempts_left": acc.policy.code_max_attempts - row.attempts - 1})
+        token = secrets.token_urlsafe(32)
+        expires = now + timedelta(seconds=acc.policy.verification_ttl)
+        await uow.codes.mark_verified(row.id, _digest(token), now, expires)
+        await uow.commit()
+    return token
+
+
+async def _consume_verification(uow: UnitOfWork, email: str, purpose: CodePurpose, token: str, now: datetime) -> None:
+    if not await uow.codes.consume_token(email, purpose, _digest(token), now):
+        raise errors.VerificationTokenInvalid()
+
+
+async def signup(
+    acc: Accounts, email: str, password: str, nickname: str, verification_token: str, device: Device
+) -> TokenPair:
+    """Create an e-mail account with a proven address, and log it in."""
+    email = normalize_email(email)
+    check_password_rules(acc, password)
+    nickname = _nickname(nickname)
+    now = acc.clock.now()
+    async with acc.uow() as uow:
+        if await uow.users.by_email(email) is not None:
+            raise errors.Conflict("An account with this e-mail already exists.", fields={"email": ["Taken."]})
+        await _consume_verification(uow, email, CodePurpose.SIGNUP, verification_token, now)
+        user = await uow.users.add(
+            NewUser(email, nickname, acc.hasher.hash(password), LoginMethod.EMAIL, None, now)
+        )
+        pair = await _start_session(acc, uow, user, device, now)
+        await uow.commit()
+    return pair
+
+
+async def login(acc: Accounts, email: str, password: str, device: Device) -> TokenPair:
+    """Check e-mail and password; upgrade legacy hashes; open a session."""
+    email = normalize_email(email)
+    now = acc.clock.now()
+    async with acc.uow() as uow:
+        user = await uow.users.by_email(email)
+        if user is None or user.password_hash is None:
+            # Spend the same work as a real check so timing does not reveal unknown addresses.
+            acc.hasher.verify(_DUMMY_HASH.get(acc), password)
+            raise errors.InvalidCredentials()
+        if not acc.hasher.verify(user.password_hash, password):
+            raise errors.InvalidCredentials()
+        if acc.hasher.needs_upgrade(user.password_hash):
+            user = await uow.users.update(user.id, now, password_hash=acc.hasher.hash(password))
+        pair = await _start_session(acc, uow, user, device, now)
+        await uow.commit()
+    return pair
+
+
+class _DummyHash:
+    """A real hash of a random password, made once per hasher, for constant-time refusals."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, str] = {}
+
+    def get(self, acc: Accounts) -> str:
+        key = id(acc.hasher)
+        if key not in self._cache:
+            self._cache[key] = acc.hasher.hash(secrets.token_urlsafe(16))
+        return self._cache[key]
+
+
+_DUMMY_HASH = _DummyHash()
+
+
+async def _start_session(acc: Accounts, uow: UnitOfWork, user: User, device: Device, now: datetime) -> TokenPair:
+    session = await uow.sessions.create(
+        user.id,
+        now,
+        now + timedelta(seconds=acc.policy.refresh_idle_ttl),
+        now + timedelta(seconds=acc.policy.refresh_absolute_ttl),
+        device.user_agent[:255],
+        device.ip[:64],
+    )
+    return await _issue(acc, uow, user, session, now)
+
+
+async def _issue(acc: Accounts, uow: UnitOfWork, user: User, session: AuthSession, now: datetime) -> TokenPair:
+    refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+    await uow.sessions.add_refresh(session.id, _digest(refresh), now)
+    access, expires_in = acc.tokens.issue_access(user.id, session.id, int(session.created_at.timestamp()))
+    return TokenPair(access, refresh, expires_in, user, session.id)
+
+
+async def refresh(acc: Accounts, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token. A token already rotated revokes its whole session (RFC 9700 §4.14.2)."""
+    now = acc.clock.now()
+    digest = _digest(refresh_token)
+    async with acc.uow() as uow:
+        token = await uow.sessions.find_refresh(digest)
+        if token is None:
+            raise errors.TokenInvalid()
+        session = await uow.sessions.get(token.session_id)
+        if session is None or session.revoked_at is not None:
+            raise errors.SessionRevoked()
+        if token.rotated_at is None and not session.alive(now):
+            raise errors.TokenExpired("The session has expired; log in again.")
+        # The conditional update makes two concurrent uses of one token race safely: one wins.
+        if token.rotated_at is not None or not await uow.sessions.rotate_refresh(digest, now):
+            await _revoke(uow, session.user_id, session.id, now, reason="refresh_token_reused")
+            await uow.commit()
+            raise errors.RefreshTokenReused()
+        user = await uow.users.get(session.user_id)
+        if user is None:
+            raise errors.SessionRevoked()
+        idle = min(now + timedelta(seconds=acc.policy.refresh_idle_ttl), session.absolute_expires_at)
+        await uow.sessions.touch(session.id, now, idle)
+        pair = await _issue(acc, uow, user, session, now)
+        await uow.commit()
+    return pair
+
+
+async def _revoke(uow: UnitOfWork, user_id: int, session_id: int, now: datetime, reason: str) -> None:
+    if await uow.sessions.revoke(session_id, now):
+        uow.record(DomainEvent(SESSION_REVOKED, {"user_id": user_id, "session_id": session_id, "reason": reason},
+                               actor_id=user_id))
+
+
+async def logout(acc: Accounts, user_id: int, session_id: int) -> None:
+    """End the caller's session: its refresh family dies."""
+    async with acc.uow() as uow:
+        await _revoke(uow, user_id, session_id, acc.clock.now(), reason="logout")
+        await uow.commit()
+
+
+async def list_sessions(acc: Accounts, user_id: int) -> list[AuthSession]:
+    """The user's live sessions, most recently used first."""
+    async with acc.uow() as uow:
+        return await uow.sessions.list_alive(user_id, acc.clock.now())
+
+
+async def revoke_session(acc: Accounts, user_id: int, session_id: int) -> None:
+    """Revoke one of the caller's own sessions; another user's session is not found."""
+    async with acc.uow() as uow:
+        session = await uow.sessions.get(session_id)
+        if session is None or session.user_id != user_id:
+            raise errors.NotFound("No such session.")
+        await _revoke(uow, user_id, session_id, acc.clock.now(), reason="revoked")
+        await uow.commit()
+
+
+async def reset_password(acc: Accounts, email: str, verification_token: str, new_password: str) -> None:
+    """Set a new password with a proven address; every session of the user ends."""
+    email = normalize_email(email)
+    check_password_rules(acc, new_password, "new_password")
+    now = acc.clock.now()
+    async with acc.uow() as uow:
+        await _consume_verification(uow, email, CodePurpose.PASSWORD_RESET, verification_token, now)
+        user = await uow.users.by_email(email)
+        if user is None:
+            raise errors.VerificationTokenInvalid()
+        await uow.users.update(user.id, now, password_hash=acc.hasher.hash(new_password))
+        for session_id in await uow.sessions.revoke_all(user.id, now):
+            uow.record(DomainEvent(SESSION_REVOKED, {"user_id": user.id, "session_id": session_id,
+                                                    "reason": "password_reset"}, actor_id=user.id))
+        await uow.commit()
+
+
+def _nickname(nickname: str) -> str:
+    nickname = nickname.strip()
+    if not 1 <= len(nickname) <= 50:
+        raise errors.ValidationFailed(fields={"nickname": ["Use 1 to 50 characters."]})
+    return nickname
+
+
+async def get_me(acc: Accounts, user_id: int) -> User:
+    """The caller's account."""
+    async with acc.uow() as uow:
+        user = await uow.users.get(user_id)
+    if user is None:
+        raise errors.NotAuthenticated("The account no longer exists.")
+    return user
+
+
+async def update_me(
+    acc: Accounts,
+    user_id: int,
+    *,
+    nickname: str | None = None,
+    avatar_url: str | None = None,
+    clear_avatar: bool = False,
+    current_password: str | None = None,
+    new_password: str | None = None,
+) -> User:
+    """Change nickname, avatar, or the password (which needs the current one)."""
+    now = acc.clock.now()
+    changes: dict[str, object] = {}
+    if nickname is not None:
+        changes["nickname"] = _nickname(nickname)
+    if avatar_url is not None or clear_avatar:
+        changes["avatar_url"] = avatar_url
+    async with acc.uow() as uow:
+        user = await uow.users.get(user_id)
+        if user is None:
+            raise errors.NotAuthenticated("The account no longer exists.")
+        if new_password is not None:
+            check_password_rules(acc, new_password, "new_password")
+            if user.password_hash is not None and (
+                current_password is None or not acc.hasher.verify(user.password_hash, current_password)
+            ):
+                raise errors.ValidationFailed(fields={"current_password": ["Wrong password."]})
+            changes["password_hash"] = acc.hasher.hash(new_password)
+        if changes:
+            user = await uow.users.update(user_id, now, **changes)
+            await uow.commit()
+    return user
+
+
+async def delete_me(acc: Accounts, user_id: int, session_id: int, password: str | None) -> None:
+    """Delete the account after re-authentication: the password, or a login in the last minutes."""
+    now = acc.clock.now()
+    async with acc.uow() as uow:
+        user = await uow.users.get(user_id)
+        session = await uow.sessions.get(session_id)
+        if user is None or session is None:
+            raise errors.NotAuthenticated()
+        if password is not None and user.password_hash is not None:
+            if not acc.hasher.verify(user.password_hash, password):
+                raise errors.InvalidCredentials("The password is wrong.")
+        elif now - session.created_at > timedelta(seconds=acc.policy.fresh_login):
+            raise errors.ReauthenticationRequired()
+        revoked = await uow.sessions.revoke_all(user_id, now)
+        await uow.users.delete(user_id)
+        uow.record(DomainEvent(USER_DELETED, {"user_id": user_id, "session_ids": revoked}, actor_id=user_id))
+        await uow.commit()
+
+
+async def social_login(
+    acc: Accounts,
+    provider: str,
+    device: Device,
+    *,
+    code: str | None = None,
+    redirect_uri: str | None = None,
+    state: str | None = None,
+    code_verifier: str | None = None,
+    id_token: str | None = None,
+) -> tuple[TokenPair, bool]:
+    """Log in through google, kakao or naver, matching accounts by verified e-mail. Returns (pair, created)."""
+    if acc.social is None:
+        raise errors.NotFound("Social login is not configured.")
+    if id_token is None and (not code or not redirect_uri):
+        raise errors.ValidationFailed(fields={"code": ["Send code and redirect_uri, or a Google id_token."]})
+    profile = await acc.social.authenticate(
+        provider, code=code, redirect_uri=redirect_uri, state=state, code_verifier=code_verifier,
+        id_token=id_token,
+    )
+    if not profile.email or not profile.email_verified:
+        raise errors.SocialEmailUnverified()
+    email = profile.email.strip().lower()
+    now = acc.clock.now()
+    created = False
+    async with acc.uow() as uow:
+        user = await uow.users.by_social(profile.provider, profile.subject)
+        if user is None:
+            user = await uow.users.by_email(email)
+            if user is None:
+                nickname = (profile.nickname or email.split("@")[0])[:50]
+                user = await uow.users.add(
+                    NewUser(email, nickname, None, LoginMethod(profile.provider), profile.avatar_url, now)
+                )
+                created = True
+            await uow.users.link_social(user.id, profile.provider, profile.subject, now)
+        pair = await _start_session(acc, uow, user, device, now)
+        await uow.commit()
+    return pair, created

@@ -1,0 +1,45 @@
+"""Domain events: recorded by use cases, stored in the event log with the transaction, published after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """Something that happened, in the past tense (`stage.changed`, `session.revoked`)."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    project_id: int | None = None
+    actor_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A committed event with its id in the durable log."""
+
+    id: int
+    type: str
+    data: dict[str, Any]
+    project_id: int | None
+    actor_id: int | None
+    at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        """The wire shape shared by Socket.IO, SSE and the REST log."""
+        return {
+            "id": self.id,
+            "project_id": self.project_id,
+            "type": self.type,
+            "data": self.data,
+            "actor": self.actor_id,
+            "at": self.at,
+        }
+
+
+SESSION_REVOKED = "session.revoked"
+USER_DELETED = "user.deleted"
+USER_UPDATED = "user.updated"

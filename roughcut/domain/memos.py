@@ -1,0 +1,71 @@
+"""Personal calendar memos: `{id, date, memo}`, each visible only to its owner."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from roughcut.domain import errors
+from roughcut.domain.model import Memo
+from roughcut.domain.ports import Clock, UnitOfWorkFactory
+
+MEMO_MAX = 2000
+
+
+def _text(memo: str) -> str:
+    memo = memo.strip()
+    if not 1 <= len(memo) <= MEMO_MAX:
+        raise errors.ValidationFailed(fields={"memo": [f"Use 1 to {MEMO_MAX} characters."]})
+    return memo
+
+
+async def list_memos(
+    uow_factory: UnitOfWorkFactory, user_id: int, start: date | None, end: date | None,
+    after: tuple[date, int] | None, limit: int,
+) -> list[Memo]:
+    """The caller's memos dated within [start, end], by date then id, after the cursor."""
+    if start is not None and end is not None and end < start:
+        raise errors.ValidationFailed(fields={"to": ["Must not be before `from`."]})
+    async with uow_factory() as uow:
+        return await uow.memos.list(user_id, start, end, after, limit)
+
+
+async def add_memo(uow_factory: UnitOfWorkFactory, clock: Clock, user_id: int, day: date, memo: str) -> Memo:
+    """Write a memo on a day of the caller's calendar."""
+    async with uow_factory() as uow:
+        created = await uow.memos.add(user_id, day, _text(memo), clock.now())
+        await uow.commit()
+    return created
+
+
+async def _own(memo: Memo | None, user_id: int) -> Memo:
+    # Another user's memo is reported as missing, never as forbidden: ids reveal nothing.
+    if memo is None or memo.user_id != user_id:
+        raise errors.NotFound("No such memo.")
+    return memo
+
+
+async def update_memo(
+    uow_factory: UnitOfWorkFactory, clock: Clock, user_id: int, memo_id: int,
+    day: date | None = None, memo: str | None = None,
+) -> Memo:
+    """Change the date or text of one of the caller's memos."""
+    changes: dict[str, object] = {}
+    if day is not None:
+        changes["date"] = day
+    if memo is not None:
+        changes["memo"] = _text(memo)
+    async with uow_factory() as uow:
+        current = await _own(await uow.memos.get(memo_id), user_id)
+        if not changes:
+            return current
+        updated = await uow.memos.update(memo_id, clock.now(), **changes)
+        await uow.commit()
+    return updated
+
+
+async def delete_memo(uow_factory: UnitOfWorkFactory, user_id: int, memo_id: int) -> None:
+    """Delete one of the caller's memos."""
+    async with uow_factory() as uow:
+        await _own(await uow.memos.get(memo_id), user_id)
+        await uow.memos.delete(memo_id)
+        await uow.commit()

@@ -1,0 +1,1 @@
+"""Security: credentials, tokens and third-party sign-in."""

@@ -1,0 +1,1 @@
+"""Adapters that implement the domain's ports: database, Redis, blobs, mail."""

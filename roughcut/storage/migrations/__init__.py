@@ -1,0 +1,1 @@
+"""Alembic migrations, shared by PostgreSQL and SQLite."""

@@ -1,0 +1,1 @@
+"""Repositories: SQL behind the domain's repository ports."""

@@ -1,0 +1,143 @@
+"""SQLAlchemy Core tables: one schema for PostgreSQL and SQLite, created by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("nickname", String(50), nullable=False),
+    Column("password_hash", String(255)),
+    Column("login_method", String(16), nullable=False),
+    Column("avatar_url", String(1024)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+social_identities = Table(
+    "social_identities",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+email_codes = Table(
+    "email_codes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("verified_at", UtcDateTime),
+    Column("token_hash", String(64), unique=True),
+    Column("token_expires_at", UtcDateTime),
+    Column("token_used_at", UtcDateTime),
+    Index("ix_email_codes_email_created", "email", "created_at"),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=False),
+    Column("idle_expires_at", UtcDateTime, nullable=False),
+    Column("absolute_expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Column("user_agent", String(255), nullable=False, default=""),
+    Column("ip", String(64), nullable=False, default=""),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("session_id", Id, ForeignKey("auth_sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("rotated_at", UtcDateTime),
+)
+
+user_memos = Table(
+    "user_memos",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("memo", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_user_memos_user_date", "user_id", "date", "id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", BigInteger, nullable=True),
+    Column("type", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("actor_id", BigInteger, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_events_project_id_id", "project_id", "id"),
+)

@@ -1,0 +1,1 @@
+"""Fakes of third-party services for tests."""

@@ -105,7 +105,7 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     ws_compression: bool = False
-    demo_user: bool = True
+    demo_user: bool = False
     rate_login: RateLimit = RateLimit(10, 60)
     rate_email_code: RateLimit = RateLimit(10, 600)
     rate_verify: RateLimit = RateLimit(20, 600)

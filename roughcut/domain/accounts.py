@@ -20,7 +20,15 @@ from roughcut.domain.model import (
     TokenPair,
     User,
 )
-from roughcut.domain.ports import Clock, Mailer, PasswordHasher, SocialAuth, TokenIssuer, UnitOfWork, UnitOfWorkFactory
+from roughcut.domain.ports import (
+    Clock,
+    Mailer,
+    PasswordHasher,
+    SocialAuth,
+    TokenIssuer,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CODE_DIGITS = 6
@@ -69,9 +77,7 @@ def normalize_email(email: str) -> str:
 def check_password_rules(acc: Accounts, password: str, field_name: str = "password") -> None:
     """Passwords need at least `password_min` characters."""
     if len(password) < acc.policy.password_min:
-        raise errors.ValidationFailed(
-            fields={field_name: [f"Use at least {acc.policy.password_min} characters."]}
-        )
+        raise errors.ValidationFailed(fields={field_name: [f"Use at least {acc.policy.password_min} characters."]})
     if len(password) > acc.policy.password_max:
         raise errors.ValidationFailed(fields={field_name: ["Too long."]})
 
@@ -95,9 +101,7 @@ async def send_email_code(acc: Accounts, email: str, purpose: CodePurpose) -> in
         if len(sent) >= acc.policy.code_max_sends:
             oldest = min(sent)
             retry = int((oldest + timedelta(seconds=acc.policy.code_send_window) - now).total_seconds()) + 1
-            raise errors.RateLimited(
-                max(retry, 1), limit=acc.policy.code_max_sends, window=acc.policy.code_send_window
-            )
+            raise errors.RateLimited(max(retry, 1), limit=acc.policy.code_max_sends, window=acc.policy.code_send_window)
         user = await uow.users.by_email(email)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         expires = now + timedelta(seconds=acc.policy.code_ttl)
@@ -106,18 +110,21 @@ async def send_email_code(acc: Accounts, email: str, purpose: CodePurpose) -> in
     minutes = acc.policy.code_ttl // 60
     if purpose is CodePurpose.SIGNUP and user is not None:
         await acc.mailer.send(
-            email, "You already have a roughcut account",
+            email,
+            "You already have a roughcut account",
             "Someone asked to sign up with this address, which already has an account.\n"
             "Log in, or reset your password if you forgot it.",
         )
     elif purpose is CodePurpose.SIGNUP:
         await acc.mailer.send(
-            email, f"Your roughcut code: {code}",
+            email,
+            f"Your roughcut code: {code}",
             f"Your sign-up code is {code}. It expires in {minutes} minutes.",
         )
     elif user is not None:
         await acc.mailer.send(
-            email, f"Your roughcut password reset code: {code}",
+            email,
+            f"Your roughcut password reset code: {code}",
             f"Your password reset code is {code}. It expires in {minutes} minutes.\n"
             "If you did not ask for it, ignore this mail.",
         )
@@ -166,9 +173,7 @@ async def signup(
         if await uow.users.by_email(email) is not None:
             raise errors.Conflict("An account with this e-mail already exists.", fields={"email": ["Taken."]})
         await _consume_verification(uow, email, CodePurpose.SIGNUP, verification_token, now)
-        user = await uow.users.add(
-            NewUser(email, nickname, acc.hasher.hash(password), LoginMethod.EMAIL, None, now)
-        )
+        user = await uow.users.add(NewUser(email, nickname, acc.hasher.hash(password), LoginMethod.EMAIL, None, now))
         pair = await _start_session(acc, uow, user, device, now)
         await uow.commit()
     return pair
@@ -258,8 +263,11 @@ async def refresh(acc: Accounts, refresh_token: str) -> TokenPair:
 
 async def _revoke(uow: UnitOfWork, user_id: int, session_id: int, now: datetime, reason: str) -> None:
     if await uow.sessions.revoke(session_id, now):
-        uow.record(DomainEvent(SESSION_REVOKED, {"user_id": user_id, "session_id": session_id, "reason": reason},
-                               actor_id=user_id))
+        uow.record(
+            DomainEvent(
+                SESSION_REVOKED, {"user_id": user_id, "session_id": session_id, "reason": reason}, actor_id=user_id
+            )
+        )
 
 
 async def logout(acc: Accounts, user_id: int, session_id: int) -> None:
@@ -297,8 +305,13 @@ async def reset_password(acc: Accounts, email: str, verification_token: str, new
             raise errors.VerificationTokenInvalid()
         await uow.users.update(user.id, now, password_hash=acc.hasher.hash(new_password))
         for session_id in await uow.sessions.revoke_all(user.id, now):
-            uow.record(DomainEvent(SESSION_REVOKED, {"user_id": user.id, "session_id": session_id,
-                                                    "reason": "password_reset"}, actor_id=user.id))
+            uow.record(
+                DomainEvent(
+                    SESSION_REVOKED,
+                    {"user_id": user.id, "session_id": session_id, "reason": "password_reset"},
+                    actor_id=user.id,
+                )
+            )
         await uow.commit()
 
 
@@ -388,7 +401,11 @@ async def social_login(
     if id_token is None and (not code or not redirect_uri):
         raise errors.ValidationFailed(fields={"code": ["Send code and redirect_uri, or a Google id_token."]})
     profile = await acc.social.authenticate(
-        provider, code=code, redirect_uri=redirect_uri, state=state, code_verifier=code_verifier,
+        provider,
+        code=code,
+        redirect_uri=redirect_uri,
+        state=state,
+        code_verifier=code_verifier,
         id_token=id_token,
     )
     if not profile.email or not profile.email_verified:

@@ -19,8 +19,12 @@ def _text(memo: str) -> str:
 
 
 async def list_memos(
-    uow_factory: UnitOfWorkFactory, user_id: int, start: date | None, end: date | None,
-    after: tuple[date, int] | None, limit: int,
+    uow_factory: UnitOfWorkFactory,
+    user_id: int,
+    start: date | None,
+    end: date | None,
+    after: tuple[date, int] | None,
+    limit: int,
 ) -> list[Memo]:
     """The caller's memos dated within [start, end], by date then id, after the cursor."""
     if start is not None and end is not None and end < start:
@@ -45,8 +49,12 @@ async def _own(memo: Memo | None, user_id: int) -> Memo:
 
 
 async def update_memo(
-    uow_factory: UnitOfWorkFactory, clock: Clock, user_id: int, memo_id: int,
-    day: date | None = None, memo: str | None = None,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    user_id: int,
+    memo_id: int,
+    day: date | None = None,
+    memo: str | None = None,
 ) -> Memo:
     """Change the date or text of one of the caller's memos."""
     changes: dict[str, object] = {}

@@ -32,7 +32,9 @@ class UserRepository(Protocol):
 
 class EmailCodeRepository(Protocol):
     async def sent_since(self, email: str, since: datetime) -> list[datetime]: ...
-    async def add(self, email: str, purpose: CodePurpose, code_hash: str, now: datetime, expires_at: datetime) -> None: ...
+    async def add(
+        self, email: str, purpose: CodePurpose, code_hash: str, now: datetime, expires_at: datetime
+    ) -> None: ...
     async def latest(self, email: str, purpose: CodePurpose) -> EmailCode | None: ...
     async def count_failure(self, code_id: int) -> None: ...
     async def mark_verified(self, code_id: int, token_hash: str, now: datetime, token_expires_at: datetime) -> None: ...
@@ -41,8 +43,13 @@ class EmailCodeRepository(Protocol):
 
 class SessionRepository(Protocol):
     async def create(
-        self, user_id: int, now: datetime, idle_expires_at: datetime, absolute_expires_at: datetime,
-        user_agent: str, ip: str,
+        self,
+        user_id: int,
+        now: datetime,
+        idle_expires_at: datetime,
+        absolute_expires_at: datetime,
+        user_agent: str,
+        ip: str,
     ) -> AuthSession: ...
     async def get(self, session_id: int) -> AuthSession | None: ...
     async def list_alive(self, user_id: int, now: datetime) -> list[AuthSession]: ...
@@ -71,11 +78,16 @@ class EventLog(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction per use-case call; events are stored with it and published after."""
 
-    users: UserRepository
-    codes: EmailCodeRepository
-    sessions: SessionRepository
-    memos: MemoRepository
-    events: EventLog
+    @property
+    def users(self) -> UserRepository: ...
+    @property
+    def codes(self) -> EmailCodeRepository: ...
+    @property
+    def sessions(self) -> SessionRepository: ...
+    @property
+    def memos(self) -> MemoRepository: ...
+    @property
+    def events(self) -> EventLog: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(
@@ -112,16 +124,28 @@ class Clock(Protocol):
 
 
 class SocialProfileLike(Protocol):
-    provider: str
-    subject: str
-    email: str
-    email_verified: bool
-    nickname: str
-    avatar_url: str | None
+    @property
+    def provider(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def email_verified(self) -> bool: ...
+    @property
+    def nickname(self) -> str: ...
+    @property
+    def avatar_url(self) -> str | None: ...
 
 
 class SocialAuth(Protocol):
     async def authenticate(
-        self, provider: str, *, code: str | None = None, redirect_uri: str | None = None,
-        state: str | None = None, code_verifier: str | None = None, id_token: str | None = None,
+        self,
+        provider: str,
+        *,
+        code: str | None = None,
+        redirect_uri: str | None = None,
+        state: str | None = None,
+        code_verifier: str | None = None,
+        id_token: str | None = None,
     ) -> SocialProfileLike: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -74,8 +75,14 @@ class JwtTokens:
         """A signed access token and its lifetime in seconds."""
         now = int(time.time())
         claims = {
-            "iss": self._issuer, "aud": self._audience, "sub": str(user_id), "sid": session_id,
-            "iat": now, "exp": now + self._ttl, "jti": uuid.uuid4().hex, "auth_time": auth_time,
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(user_id),
+            "sid": session_id,
+            "iat": now,
+            "exp": now + self._ttl,
+            "jti": uuid.uuid4().hex,
+            "auth_time": auth_time,
         }
         token = jwt.encode(claims, self.ring.private, algorithm=ALGORITHM, headers={"kid": self.ring.kid})
         return token, self._ttl
@@ -88,11 +95,21 @@ class JwtTokens:
             if key is None:
                 raise errors.TokenInvalid("Unknown signing key.")
             claims = jwt.decode(
-                token, key, algorithms=[ALGORITHM], audience=self._audience, issuer=self._issuer,
-                leeway=CLOCK_SKEW, options={"require": ["exp", "iat", "sub", "sid", "jti"]},
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=CLOCK_SKEW,
+                options={"require": ["exp", "iat", "sub", "sid", "jti"]},
             )
-            return AccessClaims(int(claims["sub"]), int(claims["sid"]), int(claims["exp"]),
-                                int(claims.get("auth_time", claims["iat"])), str(claims["jti"]))
+            return AccessClaims(
+                int(claims["sub"]),
+                int(claims["sid"]),
+                int(claims["exp"]),
+                int(claims.get("auth_time", claims["iat"])),
+                str(claims["jti"]),
+            )
         except jwt.ExpiredSignatureError:
             raise errors.TokenExpired() from None
         except (jwt.PyJWTError, ValueError, TypeError):
@@ -120,8 +137,7 @@ def _load_public(text: str, source: str) -> Ed25519PublicKey:
 
 
 def _write_private(path: Path, key: Ed25519PrivateKey) -> None:
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -141,10 +157,8 @@ def load_keyring(settings: Settings) -> KeyRing:
     folder = settings.data_dir / "keys"
     current = folder / "current.pem"
     if not current.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another process made it first; use theirs
             _write_private(current, Ed25519PrivateKey.generate())
-        except FileExistsError:
-            pass  # another process made it first; use theirs
     private = _load_private(current.read_text(), str(current))
     old = folder / "previous.pem"
     if old.exists():

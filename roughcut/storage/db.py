@@ -19,7 +19,10 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
     """Build the engine with the right pool and per-connection settings for the backend."""
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, echo=echo, json_serializer=_json_dumps, json_deserializer=orjson.loads,
+            url,
+            echo=echo,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, **(connect_args or {})},
         )
 
@@ -41,6 +44,12 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
 
         return engine
     return create_async_engine(
-        url, echo=echo, json_serializer=_json_dumps, json_deserializer=orjson.loads,
-        pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args=connect_args or {},
+        url,
+        echo=echo,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args=connect_args or {},
     )

@@ -44,8 +44,14 @@ class SmtpMailer:
         msg.set_content(text)
         try:
             await aiosmtplib.send(
-                msg, hostname=self._host, port=self._port, username=self._user, password=self._password,
-                use_tls=self._tls, start_tls=None if not self._tls else False, timeout=SMTP_TIMEOUT,
+                msg,
+                hostname=self._host,
+                port=self._port,
+                username=self._user,
+                password=self._password,
+                use_tls=self._tls,
+                start_tls=None if not self._tls else False,
+                timeout=SMTP_TIMEOUT,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.error("mail delivery failed", extra={"smtp_host": self._host, "error": type(exc).__name__})

@@ -27,6 +27,12 @@ class NullPublisher:
 class SqlUnitOfWork:
     """`async with uow:` opens a transaction; `commit()` stores recorded events and publishes them."""
 
+    users: SqlUsers
+    codes: SqlEmailCodes
+    sessions: SqlSessions
+    memos: SqlMemos
+    events: SqlEventLog
+
     def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
         self._engine = engine
         self._publisher = publisher
@@ -78,4 +84,3 @@ class SqlUnitOfWork:
                 # Committed events stay in the log; clients catch up from it. Never fail the caller.
                 log.exception("event publish failed", extra={"event_ids": [e.id for e in stored]})
         return stored
-

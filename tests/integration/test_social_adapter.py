@@ -91,9 +91,7 @@ def closed_port_url() -> str:
 
 async def test_google_code_flow_with_pkce(fake: FakeProviders, auth: SocialAuthenticator) -> None:
     fake.add_code("google", "g-code", GOOGLE_CLAIMS, expect_verifier="v" * 43)
-    profile = await auth.authenticate(
-        "google", code="g-code", redirect_uri=REDIRECT_URI, code_verifier="v" * 43
-    )
+    profile = await auth.authenticate("google", code="g-code", redirect_uri=REDIRECT_URI, code_verifier="v" * 43)
     assert profile == SocialProfile(
         "google",
         "1234567890",
@@ -126,9 +124,7 @@ async def test_google_string_email_verified(fake: FakeProviders, auth: SocialAut
 
 async def test_kakao_code_flow(fake: FakeProviders, auth: SocialAuthenticator) -> None:
     fake.add_code("kakao", "k-code", KAKAO_ME, expect_verifier="kv" * 22)
-    profile = await auth.authenticate(
-        "kakao", code="k-code", redirect_uri=REDIRECT_URI, code_verifier="kv" * 22
-    )
+    profile = await auth.authenticate("kakao", code="k-code", redirect_uri=REDIRECT_URI, code_verifier="kv" * 22)
     assert profile == SocialProfile(
         "kakao", "3141592653", "minsu@kakao.com", True, "민수", "https://k.kakaocdn.net/img.jpg"
     )
@@ -154,9 +150,7 @@ async def test_kakao_bad_client_secret(fake: FakeProviders, http: aiohttp.Client
     providers["kakao"] = replace(providers["kakao"], client_secret=Secret("wrong"))
     fake.add_code("kakao", "k-code", KAKAO_ME)
     with pytest.raises(SocialLoginFailed):
-        await SocialAuthenticator(providers, http).authenticate(
-            "kakao", code="k-code", redirect_uri=REDIRECT_URI
-        )
+        await SocialAuthenticator(providers, http).authenticate("kakao", code="k-code", redirect_uri=REDIRECT_URI)
 
 
 async def test_naver_code_flow_forwards_state(fake: FakeProviders, auth: SocialAuthenticator) -> None:
@@ -215,9 +209,7 @@ async def test_google_id_token_garbage_and_hs256(fake: FakeProviders, auth: Soci
         await auth.authenticate("google", id_token=hs)
 
 
-async def test_google_id_token_accepted_and_jwks_cached(
-    fake: FakeProviders, auth: SocialAuthenticator
-) -> None:
+async def test_google_id_token_accepted_and_jwks_cached(fake: FakeProviders, auth: SocialAuthenticator) -> None:
     profile = await auth.authenticate("google", id_token=fake.google_id_token({"iss": "accounts.google.com"}))
     assert (profile.provider, profile.email, profile.email_verified) == ("google", "someone@gmail.com", True)
     await auth.authenticate("google", id_token=fake.google_id_token())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,15 +23,28 @@ from roughcut.storage import tables as t
 
 def _user(r: RowMapping) -> User:
     return User(
-        r["id"], r["email"], r["nickname"], r["password_hash"], LoginMethod(r["login_method"]),
-        r["avatar_url"], r["created_at"], r["updated_at"],
+        r["id"],
+        r["email"],
+        r["nickname"],
+        r["password_hash"],
+        LoginMethod(r["login_method"]),
+        r["avatar_url"],
+        r["created_at"],
+        r["updated_at"],
     )
 
 
 def _session(r: RowMapping) -> AuthSession:
     return AuthSession(
-        r["id"], r["user_id"], r["created_at"], r["last_used_at"], r["idle_expires_at"],
-        r["absolute_expires_at"], r["revoked_at"], r["user_agent"], r["ip"],
+        r["id"],
+        r["user_id"],
+        r["created_at"],
+        r["last_used_at"],
+        r["idle_expires_at"],
+        r["absolute_expires_at"],
+        r["revoked_at"],
+        r["user_agent"],
+        r["ip"],
     )
 
 
@@ -51,9 +64,13 @@ class SqlUsers:
 
     async def add(self, user: NewUser) -> User:
         values = {
-            "email": user.email, "nickname": user.nickname, "password_hash": user.password_hash,
-            "login_method": user.login_method.value, "avatar_url": user.avatar_url,
-            "created_at": user.created_at, "updated_at": user.created_at,
+            "email": user.email,
+            "nickname": user.nickname,
+            "password_hash": user.password_hash,
+            "login_method": user.login_method.value,
+            "avatar_url": user.avatar_url,
+            "created_at": user.created_at,
+            "updated_at": user.created_at,
         }
         row = (await self._conn.execute(insert(t.users).values(values).returning(*t.users.c))).mappings().one()
         return _user(row)
@@ -88,7 +105,11 @@ class SqlEmailCodes:
     async def add(self, email: str, purpose: CodePurpose, code_hash: str, now: datetime, expires_at: datetime) -> None:
         await self._conn.execute(
             insert(t.email_codes).values(
-                email=email, purpose=purpose.value, code_hash=code_hash, created_at=now, expires_at=expires_at,
+                email=email,
+                purpose=purpose.value,
+                code_hash=code_hash,
+                created_at=now,
+                expires_at=expires_at,
                 attempts=0,
             )
         )
@@ -105,8 +126,14 @@ class SqlEmailCodes:
         if r is None:
             return None
         return EmailCode(
-            r["id"], r["email"], CodePurpose(r["purpose"]), r["code_hash"], r["created_at"], r["expires_at"],
-            r["attempts"], r["verified_at"],
+            r["id"],
+            r["email"],
+            CodePurpose(r["purpose"]),
+            r["code_hash"],
+            r["created_at"],
+            r["expires_at"],
+            r["attempts"],
+            r["verified_at"],
         )
 
     async def count_failure(self, code_id: int) -> None:
@@ -125,8 +152,11 @@ class SqlEmailCodes:
         q = (
             update(t.email_codes)
             .where(
-                c.token_hash == token_hash, c.email == email, c.purpose == purpose.value,
-                c.token_used_at.is_(None), c.token_expires_at > now,
+                c.token_hash == token_hash,
+                c.email == email,
+                c.purpose == purpose.value,
+                c.token_used_at.is_(None),
+                c.token_expires_at > now,
             )
             .values(token_used_at=now)
         )
@@ -138,14 +168,24 @@ class SqlSessions:
         self._conn = conn
 
     async def create(
-        self, user_id: int, now: datetime, idle_expires_at: datetime, absolute_expires_at: datetime,
-        user_agent: str, ip: str,
+        self,
+        user_id: int,
+        now: datetime,
+        idle_expires_at: datetime,
+        absolute_expires_at: datetime,
+        user_agent: str,
+        ip: str,
     ) -> AuthSession:
         q = (
             insert(t.auth_sessions)
             .values(
-                user_id=user_id, created_at=now, last_used_at=now, idle_expires_at=idle_expires_at,
-                absolute_expires_at=absolute_expires_at, user_agent=user_agent, ip=ip,
+                user_id=user_id,
+                created_at=now,
+                last_used_at=now,
+                idle_expires_at=idle_expires_at,
+                absolute_expires_at=absolute_expires_at,
+                user_agent=user_agent,
+                ip=ip,
             )
             .returning(*t.auth_sessions.c)
         )
@@ -160,8 +200,7 @@ class SqlSessions:
         c = t.auth_sessions.c
         q = (
             select(t.auth_sessions)
-            .where(c.user_id == user_id, c.revoked_at.is_(None), c.idle_expires_at > now,
-                   c.absolute_expires_at > now)
+            .where(c.user_id == user_id, c.revoked_at.is_(None), c.idle_expires_at > now, c.absolute_expires_at > now)
             .order_by(c.last_used_at.desc(), c.id.desc())
         )
         return [_session(r) for r in (await self._conn.execute(q)).mappings()]
@@ -202,8 +241,3 @@ class SqlSessions:
         c = t.refresh_tokens.c
         q = update(t.refresh_tokens).where(c.token_hash == token_hash, c.rotated_at.is_(None)).values(rotated_at=now)
         return (await self._conn.execute(q)).rowcount == 1
-
-
-async def count_users(conn: AsyncConnection) -> int:
-    """How many accounts exist (used by the demo seeding)."""
-    return int((await conn.execute(select(func.count()).select_from(t.users))).scalar_one())

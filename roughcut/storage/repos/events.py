@@ -28,9 +28,7 @@ class SqlEventLog:
             {"project_id": e.project_id, "type": e.type, "data": e.data, "actor_id": e.actor_id, "created_at": now}
             for e in events
         ]
-        result = await self._conn.execute(
-            insert(t.events).returning(*t.events.c, sort_by_parameter_order=True), rows
-        )
+        result = await self._conn.execute(insert(t.events).returning(*t.events.c, sort_by_parameter_order=True), rows)
         return [_event(r) for r in result.mappings()]
 
     async def after(self, project_id: int, after_id: int, limit: int) -> list[StoredEvent]:

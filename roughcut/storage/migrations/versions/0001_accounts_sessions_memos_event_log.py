@@ -20,9 +20,7 @@ def upgrade() -> None:
 
     op.create_table(
         "email_codes",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("code_hash", sa.String(length=64), nullable=False),
@@ -41,9 +39,7 @@ def upgrade() -> None:
 
     op.create_table(
         "events",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("project_id", sa.BigInteger(), nullable=True),
         sa.Column("type", sa.String(length=64), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
@@ -56,9 +52,7 @@ def upgrade() -> None:
 
     op.create_table(
         "users",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("nickname", sa.String(length=50), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
@@ -71,9 +65,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "auth_sessions",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=False),
@@ -106,9 +98,7 @@ def upgrade() -> None:
 
     op.create_table(
         "user_memos",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("date", sa.Date(), nullable=False),
         sa.Column("memo", sa.Text(), nullable=False),

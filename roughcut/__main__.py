@@ -1,0 +1,95 @@
+"""The `roughcut` command: serve, migrate, rotate-keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from roughcut.config import ConfigError, Settings
+
+_LOCAL_HOSTS = {"0.0.0.0", "127.0.0.1", "::"}  # noqa: S104 - only to print a clickable URL
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    from aiohttp import web
+
+    from roughcut.app import create_app
+    from roughcut.logging import setup_logging
+    from roughcut.storage.seed import DEMO_EMAIL, DEMO_PASSWORD
+
+    setup_logging(settings.log_level, settings.log_json)
+    if settings.sentry_dsn:
+        import sentry_sdk
+
+        sentry_sdk.init(dsn=settings.sentry_dsn.value, send_default_pii=False, traces_sample_rate=0.0)
+    loop: asyncio.AbstractEventLoop | None = None
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is not built for every platform
+        pass
+    app = create_app(settings)
+    base = f"http://{'localhost' if host in _LOCAL_HOSTS else host}:{port}"
+    lines = [
+        f"roughcut on {base}  ({'SQLite in ' + str(settings.data_dir) if settings.sqlite else 'PostgreSQL'}"
+        f"{', Redis' if settings.redis_url else ''})",
+        f"API docs: {base}/api/docs",
+    ]
+    if settings.demo_user:
+        lines.append(f"demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=lambda _msg: print("\n".join(lines), flush=True),
+        access_log=None,
+        shutdown_timeout=20,
+        loop=loop,
+    )
+
+
+def _migrate(settings: Settings) -> None:
+    from roughcut.storage import migrate
+    from roughcut.storage.db import make_engine
+
+    async def run() -> None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.db_url)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    print("database is up to date")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="roughcut", description="Video-production collaboration backend.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP and Socket.IO server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    sub.add_parser("migrate", help="apply the database migrations")
+    sub.add_parser("rotate-keys", help="new JWT signing key in DATA_DIR/keys; the old one stays published")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "serve":
+            _serve(settings, args.host, args.port)
+        elif args.command == "migrate":
+            _migrate(settings)
+        elif args.command == "rotate-keys":
+            from roughcut.security.tokens import rotate_local_keys
+
+            print(f"new signing key {rotate_local_keys(settings)}; restart the nodes to use it")
+    except ConfigError as exc:
+        print(f"roughcut: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

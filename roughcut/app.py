@@ -1,0 +1,113 @@
+"""create_app(settings): the one place that wires everything, with one cleanup_ctx per resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from roughcut import keys
+from roughcut.config import Settings
+from roughcut.domain.accounts import Accounts, AuthPolicy
+from roughcut.domain.clock import SystemClock
+from roughcut.domain.ports import Mailer, UnitOfWorkFactory
+from roughcut.http import middlewares
+from roughcut.http.api import create_api
+from roughcut.http.ops import add_ops_routes
+from roughcut.realtime.publisher import SocketPublisher
+from roughcut.realtime.root import RootNamespace
+from roughcut.realtime.server import create_sio
+from roughcut.security.passwords import Passwords
+from roughcut.security.secrets import load_secret_key
+from roughcut.security.social import SocialAuthenticator
+from roughcut.security.tokens import JwtTokens, load_keyring
+from roughcut.storage import migrate
+from roughcut.storage.db import make_engine
+from roughcut.storage.mail import LogMailer, SmtpMailer
+from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
+from roughcut.storage.seed import seed_demo_user
+from roughcut.storage.uow import SqlUnitOfWork
+
+log = logging.getLogger("roughcut")
+
+
+def _mailer(settings: Settings) -> Mailer:
+    if settings.smtp_url:
+        return SmtpMailer(settings.smtp_url.value, settings.mail_from)
+    return LogMailer()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the aiohttp app with REST under /api/v1 and Socket.IO at /socket.io/."""
+    app = web.Application(middlewares=[middlewares.request_context, middlewares.problem_errors])
+    app[keys.SETTINGS] = settings
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+
+    tokens = JwtTokens(load_keyring(settings), settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl)
+    app[keys.TOKENS] = tokens
+    sio = create_sio(settings)
+    sio.register_namespace(RootNamespace("/", tokens))
+    sio.attach(app)
+    app[keys.SIO] = sio
+    publisher = SocketPublisher(sio)
+    pepper = load_secret_key(settings)
+    policy = AuthPolicy(
+        access_ttl=settings.access_token_ttl,
+        refresh_idle_ttl=settings.refresh_idle_ttl,
+        refresh_absolute_ttl=settings.refresh_absolute_ttl,
+    )
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        engine = make_engine(settings.db_url)
+        if settings.sqlite:
+            await migrate.upgrade(engine)  # the embedded default migrates itself
+        app[keys.ENGINE] = engine
+
+        def uow() -> SqlUnitOfWork:
+            return SqlUnitOfWork(engine, publisher)
+
+        factory: UnitOfWorkFactory = uow
+        app[keys.UOW] = factory
+        yield
+        await engine.dispose()
+
+    async def redis(app: web.Application) -> AsyncIterator[None]:
+        if settings.redis_url:
+            client = Redis.from_url(settings.redis_url)
+            app[keys.REDIS] = client
+            app[keys.LIMITER] = RedisRateLimiter(client, settings.redis_prefix)
+        else:
+            app[keys.LIMITER] = LocalRateLimiter()
+        yield
+        if keys.REDIS in app:
+            await app[keys.REDIS].aclose()
+
+    async def http_client(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession()
+        app[keys.HTTP] = session
+        yield
+        await session.close()
+
+    async def accounts(app: web.Application) -> AsyncIterator[None]:
+        app[keys.ACCOUNTS] = Accounts(
+            uow=app[keys.UOW],
+            hasher=Passwords(),
+            tokens=tokens,
+            mailer=_mailer(settings),
+            clock=SystemClock(),
+            pepper=pepper,
+            social=SocialAuthenticator(settings.social, app[keys.HTTP]),
+            policy=policy,
+        )
+        if settings.demo_user:
+            await seed_demo_user(app[keys.ACCOUNTS])
+        yield
+
+    app.cleanup_ctx.extend([database, redis, http_client, accounts])
+    app.add_subapp("/api/v1", create_api(settings))
+    add_ops_routes(app)
+    return app

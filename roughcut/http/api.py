@@ -1,0 +1,51 @@
+"""The /api/v1 sub-app: REST routes, their middlewares, CORS and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_cors
+from aiohttp import web
+
+from roughcut.config import Settings
+from roughcut.http import auth_routes, me_routes
+from roughcut.http.jsonutil import json_response
+from roughcut.http.openapi import build_spec
+from roughcut.http.routing import ApiRoutes
+
+MAX_BODY = 1024 * 1024  # JSON bodies; files go straight to object storage
+ROUTE_MODULES: tuple[ApiRoutes, ...] = (auth_routes.routes, me_routes.routes)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every REST route."""
+    return build_spec(op for routes in ROUTE_MODULES for op in routes.operations)
+
+
+def create_api(settings: Settings) -> web.Application:
+    """Build the REST sub-app; the caller adds it at /api/v1 and copies the shared keys onto it."""
+    api = web.Application(client_max_size=MAX_BODY)
+    for routes in ROUTE_MODULES:
+        api.add_routes(routes.table)
+    spec = openapi_document()
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return json_response(spec)
+
+    api.router.add_get("/openapi.json", openapi)
+    if settings.cors_origins:
+        cors = aiohttp_cors.setup(
+            api,
+            defaults={
+                origin: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
+                    allow_credentials=True,
+                    allow_headers="*",
+                    expose_headers=("X-Request-ID", "Retry-After", "ETag"),
+                    max_age=600,
+                )
+                for origin in settings.cors_origins
+            },
+        )
+        for route in list(api.router.routes()):
+            cors.add(route)
+    return api

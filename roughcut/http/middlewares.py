@@ -1,0 +1,71 @@
+"""Middlewares: request id and access log, and the one edge where errors become problem+json."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from roughcut.domain import errors
+from roughcut.http import problems
+from roughcut.logging import request_id
+
+log = logging.getLogger("roughcut.http")
+access_log = logging.getLogger("roughcut.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Path segments that carry secrets (invitation tokens) are not written to the access log.
+_SECRET_PATH = re.compile(r"(/invitations/)[A-Za-z0-9_-]{20,}")
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id (reused from X-Request-ID when sane), echo it, log one access line."""
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+    token = request_id.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        exc.headers[REQUEST_ID_HEADER] = rid
+        raise
+    finally:
+        if not request.path.startswith("/socket.io"):
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                _SECRET_PATH.sub(r"\1…", request.path),
+                status,
+                extra={"status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+            )
+        request_id.reset(token)
+
+
+@web.middleware
+async def problem_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map DomainError and aiohttp errors to problem+json; log unknown errors once, with the stack."""
+    try:
+        return await handler(request)
+    except errors.DomainError as exc:
+        return problems.from_domain(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problems.from_http(exc)
+    except Exception:
+        log.exception(
+            "unhandled error", extra={"method": request.method, "path": _SECRET_PATH.sub(r"\1…", request.path)}
+        )
+        return problems.problem(500, "internal_error", "Something went wrong on our side.")

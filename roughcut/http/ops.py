@@ -1,0 +1,79 @@
+"""Operational endpoints on the root app: health, readiness, JWKS, Prometheus metrics, API docs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import prometheus_client
+from aiohttp import web
+from sqlalchemy import text
+from swagger_ui import api_doc
+
+from roughcut import keys
+from roughcut.http import problems
+from roughcut.http.jsonutil import json_response
+
+log = logging.getLogger("roughcut.ops")
+READY_TIMEOUT = 2.0
+JWKS_MAX_AGE = 300
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers."""
+    return json_response({"status": "ok"})
+
+
+async def _check_db(app: web.Application) -> None:
+    async with app[keys.ENGINE].connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def _check_redis(app: web.Application) -> None:
+    if keys.REDIS in app:
+        await app[keys.REDIS].ping()
+
+
+async def _check_storage(app: web.Application) -> None:
+    folder = app[keys.SETTINGS].data_dir
+    if not folder.is_dir():
+        raise OSError(f"{folder} is not a folder")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: database, Redis and storage answer within a short timeout."""
+    checks: dict[str, str] = {}
+    for name, check in (("database", _check_db), ("redis", _check_redis), ("storage", _check_storage)):
+        try:
+            await asyncio.wait_for(check(request.app), READY_TIMEOUT)
+            checks[name] = "ok"
+        except Exception as exc:  # every failure is reported, none is raised
+            log.warning("readiness check failed", extra={"check": name, "error": type(exc).__name__})
+            checks[name] = "failed"
+    if all(v == "ok" for v in checks.values()):
+        return json_response({"status": "ok", "checks": checks})
+    return problems.problem(503, "not_ready", "A dependency is unavailable.", extra={"checks": checks})
+
+
+async def jwks(request: web.Request) -> web.Response:
+    """Public keys that verify access tokens (current and previous)."""
+    body: dict[str, Any] = request.config_dict[keys.TOKENS].ring.jwks()
+    return json_response(body, headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition of the process's metrics."""
+    return web.Response(
+        body=prometheus_client.generate_latest(), headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST}
+    )
+
+
+def add_ops_routes(app: web.Application) -> None:
+    """Mount the operational endpoints and the offline interactive docs at /api/docs."""
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    app.router.add_get("/metrics", metrics)
+    # swagger-ui-py serves Swagger UI 5 from its installed package: no CDN, works offline.
+    api_doc(app, config_url="/api/v1/openapi.json", url_prefix="/api/docs", title="roughcut API")

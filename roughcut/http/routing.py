@@ -1,0 +1,122 @@
+"""Route registration that also records each operation for the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from marshmallow import Schema, ValidationError
+
+from roughcut.domain import errors
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What the OpenAPI document says about one route."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tags: tuple[str, ...]
+    body: type[Schema] | None = None
+    query: type[Schema] | None = None
+    responses: Mapping[int, type[Schema] | None] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    auth: bool = True
+
+
+class ApiRoutes:
+    """A route table whose decorators also describe the operation."""
+
+    def __init__(self) -> None:
+        self.table = web.RouteTableDef()
+        self.operations: list[Operation] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        op: str,
+        summary: str,
+        tags: tuple[str, ...],
+        body: type[Schema] | None = None,
+        query: type[Schema] | None = None,
+        responses: Mapping[int, type[Schema] | None] | None = None,
+        errors: tuple[int, ...] = (),
+        auth: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        """Register `method path` and its OpenAPI description."""
+
+        def deco(handler: Handler) -> Handler:
+            std: tuple[int, ...] = (401,) if auth else ()
+            std += (422,) if body or query else ()
+            self.operations.append(
+                Operation(
+                    method.lower(),
+                    path,
+                    op,
+                    summary,
+                    tags,
+                    body,
+                    query,
+                    responses or {200: None},
+                    tuple(sorted(set(errors) | set(std))),
+                    auth,
+                )
+            )
+            self.table.route(method, path)(handler)
+            return handler
+
+        return deco
+
+
+def _load(schema: Schema, data: Any) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        fields = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise errors.ValidationFailed(fields={k: _flatten(v) for k, v in fields.items()}) from None
+    return result
+
+
+def _flatten(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, dict):
+        return [f"{k}: {m}" for k, v in value.items() for m in _flatten(v)]
+    return [str(value)]
+
+
+async def read_body(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
+    """Parse and validate the JSON body; malformed or invalid input raises validation_failed."""
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise errors.ValidationFailed("The body is not valid JSON.", fields={"_body": ["Invalid JSON."]}) from None
+    if not isinstance(data, dict):
+        raise errors.ValidationFailed("The body must be a JSON object.", fields={"_body": ["Expected an object."]})
+    return _load(schema(), data)
+
+
+def read_query(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
+    """Validate the query string."""
+    return _load(schema(), dict(request.query))
+
+
+def path_int(request: web.Request, name: str) -> int:
+    """An integer path parameter; anything else is not found."""
+    try:
+        value = int(request.match_info[name])
+    except ValueError:
+        raise errors.NotFound() from None
+    if value < 1:
+        raise errors.NotFound()
+    return value

@@ -1,0 +1,25 @@
+"""Typed application keys: the one place that names what create_app stores on the aiohttp app."""
+
+from __future__ import annotations
+
+import aiohttp
+import socketio
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from roughcut.config import Settings
+from roughcut.domain.accounts import Accounts
+from roughcut.domain.ports import UnitOfWorkFactory
+from roughcut.security.tokens import JwtTokens
+from roughcut.storage.ratelimit import RateLimiter
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+REDIS = web.AppKey("redis", Redis)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+SIO = web.AppKey("sio", socketio.AsyncServer)
+UOW: web.AppKey[UnitOfWorkFactory] = web.AppKey("uow")
+ACCOUNTS = web.AppKey("accounts", Accounts)
+TOKENS = web.AppKey("tokens", JwtTokens)
+LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")

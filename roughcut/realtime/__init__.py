@@ -1,0 +1,1 @@
+"""The Socket.IO edge: one AsyncServer, authenticated namespaces, the ack envelope, the publisher."""

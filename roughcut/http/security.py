@@ -20,7 +20,7 @@ REFRESH_COOKIE = "__Host-refresh_token"
 CSRF_COOKIE = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-CLAIMS_KEY = "roughcut.claims"
+CLAIMS_KEY = web.RequestKey("claims", AccessClaims)
 
 
 def bearer(request: web.Request) -> str | None:

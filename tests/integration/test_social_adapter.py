@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,12 +22,7 @@ from roughcut.domain.errors import (
     ValidationFailed,
 )
 from roughcut.security.social import SocialAuthenticator, SocialProfile
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.fakes.social_provider import REDIRECT_URI, FakeProviders  # noqa: E402
+from tests.fakes.social_provider import REDIRECT_URI, FakeProviders
 
 KAKAO_ME: dict[str, Any] = {
     "id": 3141592653,

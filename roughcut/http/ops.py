@@ -76,4 +76,4 @@ def add_ops_routes(app: web.Application) -> None:
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_get("/metrics", metrics)
     # swagger-ui-py serves Swagger UI 5 from its installed package: no CDN, works offline.
-    api_doc(app, config_url="/api/v1/openapi.json", url_prefix="/api/docs", title="roughcut API")
+    api_doc(app, config_rel_url="/api/v1/openapi.json", url_prefix="/api/docs", title="roughcut API")

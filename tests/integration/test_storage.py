@@ -1,0 +1,151 @@
+"""Storage against real PostgreSQL, SQLite and Redis: unit of work, event log, rate limits, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from roughcut.domain.events import DomainEvent, StoredEvent
+from roughcut.domain.model import LoginMethod, NewUser
+from roughcut.storage import migrate
+from roughcut.storage import tables as t
+from roughcut.storage.db import make_engine
+from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
+from roughcut.storage.uow import SqlUnitOfWork
+from tests.conftest import REDIS_URL
+
+
+class Recorder:
+    """An EventPublisher that remembers what it was given, JSON round-tripping each event."""
+
+    def __init__(self) -> None:
+        self.published: list[StoredEvent] = []
+
+    async def publish(self, events: Sequence[StoredEvent]) -> None:
+        for e in events:
+            json.loads(json.dumps(e.as_dict(), default=str))  # unserialisable payloads fail here
+        self.published.extend(events)
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+async def engine(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "postgres":
+        eng = make_engine(pg_url)
+    else:
+        eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        await migrate.upgrade(eng)
+    yield eng
+    await eng.dispose()
+
+
+def _user(email: str) -> NewUser:
+    return NewUser(email, "n", None, LoginMethod.EMAIL, None, datetime.now(UTC))
+
+
+async def _count_events(engine: AsyncEngine, type_: str) -> int:
+    async with engine.connect() as conn:
+        q = select(func.count()).select_from(t.events).where(t.events.c.type == type_)
+        return int((await conn.execute(q)).scalar_one())
+
+
+async def test_events_commit_with_state_and_publish_after(engine: AsyncEngine) -> None:
+    recorder = Recorder()
+    kind = f"test.{uuid.uuid4().hex[:8]}"
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    async with SqlUnitOfWork(engine, recorder) as uow:
+        await uow.users.add(_user(email))
+        uow.record(DomainEvent(kind, {"n": 1}, project_id=7, actor_id=1))
+        uow.record(DomainEvent(kind, {"n": 2}, project_id=7, actor_id=1))
+        assert recorder.published == []  # nothing leaves before commit
+        stored = await uow.commit()
+    assert [e.data["n"] for e in stored] == [1, 2]
+    assert stored[0].id < stored[1].id
+    assert recorder.published == stored
+    async with SqlUnitOfWork(engine, recorder) as uow:
+        assert await uow.users.by_email(email) is not None
+        log = await uow.events.after(7, stored[0].id - 1, 10)
+    assert [e.id for e in log if e.type == kind] == [e.id for e in stored]
+
+
+async def test_rollback_keeps_neither_state_nor_events(engine: AsyncEngine) -> None:
+    recorder = Recorder()
+    kind = f"test.{uuid.uuid4().hex[:8]}"
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+
+    async def failing_use_case() -> None:
+        async with SqlUnitOfWork(engine, recorder) as uow:
+            await uow.users.add(_user(email))
+            uow.record(DomainEvent(kind, {}, project_id=1))
+            raise RuntimeError("use case failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_use_case()
+    assert recorder.published == []
+    assert await _count_events(engine, kind) == 0
+    async with SqlUnitOfWork(engine, recorder) as uow:
+        assert await uow.users.by_email(email) is None
+
+
+async def test_a_failing_publisher_does_not_undo_the_commit(engine: AsyncEngine) -> None:
+    class Broken:
+        async def publish(self, events: Sequence[StoredEvent]) -> None:
+            raise ConnectionError("broker down")
+
+    kind = f"test.{uuid.uuid4().hex[:8]}"
+    async with SqlUnitOfWork(engine, Broken()) as uow:
+        uow.record(DomainEvent(kind, {}, project_id=2))
+        await uow.commit()
+    assert await _count_events(engine, kind) == 1
+
+
+async def test_refresh_rotation_is_won_by_exactly_one(engine: AsyncEngine) -> None:
+    now = datetime.now(UTC)
+    digest = uuid.uuid4().hex
+    async with SqlUnitOfWork(engine, Recorder()) as uow:
+        user = await uow.users.add(_user(f"{uuid.uuid4().hex[:8]}@example.com"))
+        session = await uow.sessions.create(user.id, now, now, now, "", "")
+        await uow.sessions.add_refresh(session.id, digest, now)
+        await uow.commit()
+
+    async def rotate() -> bool:
+        async with SqlUnitOfWork(engine, Recorder()) as uow:
+            won = await uow.sessions.rotate_refresh(digest, datetime.now(UTC))
+            await uow.commit()
+            return won
+
+    assert sorted(await asyncio.gather(rotate(), rotate(), rotate())) == [False, False, True]
+
+
+async def test_migrations_match_the_tables(pg_url: str) -> None:
+    eng = make_engine(pg_url)
+    try:
+        async with eng.connect() as conn:
+            diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), t.metadata))
+    finally:
+        await eng.dispose()
+    assert diff == []
+
+
+@pytest.mark.parametrize("backend", ["local", "redis"])
+async def test_rate_limiter_counts_per_key_and_window(backend: str, redis_prefix: str) -> None:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    limiter = LocalRateLimiter() if backend == "local" else RedisRateLimiter(client, redis_prefix)
+    key = uuid.uuid4().hex
+    verdicts = [await limiter.hit("login", key, 3, 60) for _ in range(4)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False]
+    assert [v.remaining for v in verdicts] == [2, 1, 0, 0]
+    assert all(1 <= v.reset <= 60 for v in verdicts)
+    assert (await limiter.hit("login", key + "-other", 3, 60)).allowed
+    assert (await limiter.hit("refresh", key, 3, 60)).allowed
+    await client.aclose()

@@ -1,0 +1,91 @@
+"""Settings parsing: defaults, validation with one clear line, hidden secrets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from roughcut.config import ConfigError, RateLimit, Settings
+
+
+def test_embedded_default() -> None:
+    s = Settings.from_env({})
+    assert s.sqlite
+    assert s.db_url == "sqlite+aiosqlite:///var/roughcut.db"
+    assert s.redis_url == ""
+    assert s.demo_user is True
+    assert s.ws_compression is False
+
+
+def test_production_values() -> None:
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql+asyncpg://u:p@db/rc",
+            "REDIS_URL": "redis://r:6379/0",
+            "SMTP_URL": "smtps://user:pw@mail.example:465",
+            "CORS_ORIGINS": "https://a.example, https://b.example/",
+            "RATE_LOGIN": "5/30",
+            "GOOGLE_CLIENT_ID": "gid",
+            "GOOGLE_CLIENT_SECRET": "gsecret",
+        }
+    )
+    assert not s.sqlite
+    assert s.demo_user is False
+    assert s.cors_origins == ("https://a.example", "https://b.example")
+    assert s.rate_login == RateLimit(5, 30)
+    assert set(s.social) == {"google"}
+    assert s.social["google"].issuers == ("https://accounts.google.com", "accounts.google.com")
+
+
+def test_secrets_are_hidden_in_repr() -> None:
+    s = Settings.from_env(
+        {
+            "SECRET_KEY": "k" * 40,
+            "SMTP_URL": "smtp://user:hunter2@mail:25",
+            "SENTRY_DSN": "https://abc@sentry/1",
+            "JWT_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----xyz",
+            "GOOGLE_CLIENT_ID": "g",
+            "GOOGLE_CLIENT_SECRET": "shh-123",
+        }
+    )
+    text = repr(s)
+    for secret in ("kkkkkkkk", "hunter2", "abc@sentry", "BEGIN PRIVATE", "shh-123"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"SMTP_URL": "smtp://"}, "SMTP_URL"),
+        ({"ACCESS_TOKEN_TTL": "soon"}, "ACCESS_TOKEN_TTL"),
+        ({"ACCESS_TOKEN_TTL": "5"}, "ACCESS_TOKEN_TTL"),
+        ({"AUTH_COOKIE_MODE": "maybe"}, "AUTH_COOKIE_MODE"),
+        ({"RATE_LOGIN": "ten"}, "RATE_LOGIN"),
+        ({"CORS_ORIGINS": "app.example"}, "CORS_ORIGINS"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{name}:"):
+        Settings.from_env(env)
+
+
+def test_cli_stops_with_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "roughcut", "migrate"],
+        env={"DATABASE_URL": "mysql://nope", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "roughcut: configuration error: DATABASE_URL: expected postgresql+asyncpg://... or sqlite+aiosqlite://..."
+    ]

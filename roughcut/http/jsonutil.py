@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import hashlib
+
 import orjson
 from aiohttp import web
 
@@ -22,6 +24,19 @@ def json_response(
     return web.Response(
         body=orjson.dumps(data, option=_OPTIONS), status=status, content_type=content_type, headers=headers
     )
+
+
+def etag_response(request: web.Request, data: Any) -> web.Response:
+    """A JSON read with a strong ETag; 304 Not Modified when If-None-Match already has it."""
+    body = orjson.dumps(data, option=_OPTIONS)
+    tag = hashlib.blake2b(body, digest_size=16).hexdigest()
+    matches = request.if_none_match or ()
+    if any(m.value in (tag, "*") for m in matches):
+        response = web.Response(status=304)
+    else:
+        response = web.Response(body=body, content_type="application/json")
+    response.etag = tag
+    return response
 
 
 class SocketJson:

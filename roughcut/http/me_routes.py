@@ -12,7 +12,7 @@ from aiohttp import web
 from roughcut import keys
 from roughcut.domain import accounts, errors, memos
 from roughcut.http import schemas as s
-from roughcut.http.jsonutil import json_response
+from roughcut.http.jsonutil import etag_response, json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
 from roughcut.http.security import authenticate, clear_cookies
 
@@ -28,7 +28,7 @@ def _me(user: Any) -> dict[str, Any]:
 @routes.route("GET", "/me", op="getMe", summary="The caller's account", tags=TAGS, responses={200: s.UserSchema})
 async def get_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    return json_response(_me(await accounts.get_me(request.config_dict[keys.ACCOUNTS], claims.user_id)))
+    return etag_response(request, _me(await accounts.get_me(request.config_dict[keys.ACCOUNTS], claims.user_id)))
 
 
 @routes.route(

@@ -118,3 +118,16 @@ async def test_me_requires_authentication(client: TestClient[Any, Any]) -> None:
     resp = await client.get("/api/v1/me", headers={"Authorization": "Bearer not.a.jwt"})
     assert (await resp.json())["code"] == "token_invalid"
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_me_has_an_etag(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    pair = await signup(client, mailbox)
+    first = await client.get("/api/v1/me", headers=auth(pair))
+    tag = first.headers["ETag"]
+    same = await client.get("/api/v1/me", headers={**auth(pair), "If-None-Match": tag})
+    assert same.status == 304
+    assert same.headers["ETag"] == tag
+    await client.patch("/api/v1/me", json={"nickname": "Changed"}, headers=auth(pair))
+    changed = await client.get("/api/v1/me", headers={**auth(pair), "If-None-Match": tag})
+    assert changed.status == 200
+    assert changed.headers["ETag"] != tag

@@ -1,16 +1,36 @@
-"""Fixed-window rate limiters: in process for the embedded default, Redis when REDIS_URL is set."""
+"""Sliding-window rate limiters: in process for the embedded default, Redis when REDIS_URL is set.
+
+A sliding log (one timestamp per accepted hit) is exact at window edges, unlike fixed windows, and the
+limits it guards (logins, codes, refreshes) are small, so the log stays short. Refused hits are not
+logged, so a client that waits `Retry-After` seconds is let through.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
 
-# Forget in-process windows past this many keys; the embedded default serves one node of modest load.
+# Forget idle in-process keys past this many; the embedded default serves one node of modest load.
 MAX_LOCAL_KEYS = 100_000
+
+_SLIDING_LOG = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[4])
+  redis.call('PEXPIRE', key, math.ceil(window * 1000))
+  return {1, limit - count - 1, '0'}
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return {0, 0, tostring(tonumber(oldest[2]) + window - now)}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,47 +38,42 @@ class Verdict:
     allowed: bool
     limit: int
     remaining: int
-    reset: int  # seconds until the window ends
+    reset: int  # seconds until the next hit would be allowed (0 when allowed now)
 
 
 class RateLimiter(Protocol):
     async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict: ...
 
 
-def _window(window: int) -> tuple[int, int]:
-    now = time.time()
-    index = int(now // window)
-    return index, max(1, math.ceil((index + 1) * window - now))
-
-
 class LocalRateLimiter:
-    """Counts in a dict; windows of past periods are dropped as new ones start."""
+    """Keeps each key's recent hit times in a deque."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int], int] = {}
+        self._hits: dict[tuple[str, str], deque[float]] = {}
 
     async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict:
-        index, reset = _window(window)
-        if len(self._counts) > MAX_LOCAL_KEYS:
-            self._counts = {k: v for k, v in self._counts.items() if k[2] == int(time.time() // window)}
-        slot = (name, key, index)
-        count = self._counts.get(slot, 0) + 1
-        self._counts[slot] = count
-        return Verdict(count <= limit, limit, max(0, limit - count), reset)
+        now = time.monotonic()
+        if len(self._hits) > MAX_LOCAL_KEYS:
+            self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - window}
+        log = self._hits.setdefault((name, key), deque())
+        while log and log[0] <= now - window:
+            log.popleft()
+        if len(log) < limit:
+            log.append(now)
+            return Verdict(True, limit, limit - len(log), 0)
+        return Verdict(False, limit, 0, max(1, math.ceil(log[0] + window - now)))
 
 
 class RedisRateLimiter:
-    """INCR on a key per window, expiring with it: shared by every node."""
+    """The same sliding log in a Redis sorted set, checked and updated atomically by a script."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
-        self._redis = redis
         self._prefix = prefix
+        self._script = redis.register_script(_SLIDING_LOG)
 
     async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict:
-        index, reset = _window(window)
-        rkey = f"{self._prefix}:rl:{name}:{key}:{index}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(rkey)
-            pipe.expire(rkey, window + 1)
-            count, _ = await pipe.execute()
-        return Verdict(int(count) <= limit, limit, max(0, limit - int(count)), reset)
+        rkey = f"{self._prefix}:rl:{name}:{key}"
+        allowed, remaining, wait = await self._script(keys=[rkey], args=[time.time(), window, limit, uuid.uuid4().hex])
+        if int(allowed):
+            return Verdict(True, limit, int(remaining), 0)
+        return Verdict(False, limit, 0, max(1, math.ceil(float(wait))))

@@ -138,14 +138,19 @@ async def test_migrations_match_the_tables(pg_url: str) -> None:
 
 
 @pytest.mark.parametrize("backend", ["local", "redis"])
-async def test_rate_limiter_counts_per_key_and_window(backend: str, redis_prefix: str) -> None:
+async def test_rate_limiter_slides_per_key(backend: str, redis_prefix: str) -> None:
     client = aioredis.Redis.from_url(REDIS_URL)
     limiter = LocalRateLimiter() if backend == "local" else RedisRateLimiter(client, redis_prefix)
     key = uuid.uuid4().hex
-    verdicts = [await limiter.hit("login", key, 3, 60) for _ in range(4)]
-    assert [v.allowed for v in verdicts] == [True, True, True, False]
-    assert [v.remaining for v in verdicts] == [2, 1, 0, 0]
-    assert all(1 <= v.reset <= 60 for v in verdicts)
+    verdicts = [await limiter.hit("login", key, 3, 60) for _ in range(5)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False, False]
+    assert [v.remaining for v in verdicts] == [2, 1, 0, 0, 0]
+    assert all(58 <= v.reset <= 60 for v in verdicts[3:])
     assert (await limiter.hit("login", key + "-other", 3, 60)).allowed
     assert (await limiter.hit("refresh", key, 3, 60)).allowed
+    # A one-second window: refused now, allowed once the oldest hit has slid out (wait on the verdict, not a guess).
+    short = [await limiter.hit("short", key, 1, 1) for _ in range(2)]
+    assert [v.allowed for v in short] == [True, False]
+    await asyncio.sleep(short[1].reset)
+    assert (await limiter.hit("short", key, 1, 1)).allowed
     await client.aclose()

@@ -15,6 +15,8 @@ class DomainEvent:
     data: dict[str, Any] = field(default_factory=dict)
     project_id: int | None = None
     actor_id: int | None = None
+    # Who receives it live, when not simply the project's members at publish time (never stored).
+    audience: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,7 @@ class StoredEvent:
     project_id: int | None
     actor_id: int | None
     at: datetime
+    audience: tuple[int, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The wire shape shared by Socket.IO, SSE and the REST log."""
@@ -43,3 +46,13 @@ class StoredEvent:
 SESSION_REVOKED = "session.revoked"
 USER_DELETED = "user.deleted"
 USER_UPDATED = "user.updated"
+
+PROJECT_UPDATED = "project.updated"
+PROJECT_DELETED = "project.deleted"
+STAGE_CHANGED = "stage.changed"
+MEMBER_JOINED = "member.joined"
+MEMBER_LEFT = "member.left"
+MEMBER_ROLE_CHANGED = "member.role_changed"
+INVITATION_CREATED = "invitation.created"
+MEMO_CHANGED = "memo.changed"
+FEEDBACK_CREATED = "feedback.created"

@@ -16,10 +16,12 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
@@ -141,4 +143,104 @@ events = Table(
     Column("actor_id", BigInteger, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_events_project_id_id", "project_id", "id"),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("manager", String(100), nullable=False, server_default=""),
+    Column("consumer", String(100), nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("color", String(16), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="planning"),
+    Column("current_stage", String(32), nullable=False, server_default="basic_plan"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_projects_updated_at_id", "updated_at", "id"),
+    Index("ix_projects_created_at_id", "created_at", "id"),
+)
+
+project_stages = Table(
+    "project_stages",
+    metadata,
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("start_at", UtcDateTime),
+    Column("end_at", UtcDateTime),
+    Column("status", String(16), nullable=False, server_default="todo"),
+    PrimaryKeyConstraint("project_id", "stage"),
+    Index("ix_project_stages_range", "start_at", "end_at"),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("joined_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("project_id", "user_id"),
+    Index("ix_project_members_user_project", "user_id", "project_id", "role"),
+    # Exactly one owner per project: the database refuses a second.
+    Index(
+        "uq_project_members_one_owner",
+        "project_id",
+        unique=True,
+        postgresql_where=text("role = 'owner'"),
+        sqlite_where=text("role = 'owner'"),
+    ),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("message", Text, nullable=False, server_default=""),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("inviter_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("responded_at", UtcDateTime),
+    # One pending invitation per address and project.
+    Index(
+        "uq_invitations_pending",
+        "project_id",
+        "email",
+        unique=True,
+        postgresql_where=text("status = 'pending'"),
+        sqlite_where=text("status = 'pending'"),
+    ),
+)
+
+project_memos = Table(
+    "project_memos",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("author_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("date", Date, nullable=False),
+    Column("memo", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_project_memos_project_date", "project_id", "date", "id"),
+)
+
+feedback_threads = Table(
+    "feedback_threads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("created_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

@@ -12,7 +12,11 @@ from roughcut.domain.events import DomainEvent, StoredEvent
 from roughcut.domain.ports import EventPublisher
 from roughcut.storage.repos.accounts import SqlEmailCodes, SqlSessions, SqlUsers
 from roughcut.storage.repos.events import SqlEventLog
+from roughcut.storage.repos.feedback import SqlFeedback
+from roughcut.storage.repos.invitations import SqlInvitations
 from roughcut.storage.repos.memos import SqlMemos
+from roughcut.storage.repos.project_memos import SqlProjectMemos
+from roughcut.storage.repos.projects import SqlProjects
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,10 @@ class SqlUnitOfWork:
     sessions: SqlSessions
     memos: SqlMemos
     events: SqlEventLog
+    projects: SqlProjects
+    invitations: SqlInvitations
+    project_memos: SqlProjectMemos
+    feedback: SqlFeedback
 
     def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
         self._engine = engine
@@ -48,6 +56,10 @@ class SqlUnitOfWork:
         self.sessions = SqlSessions(conn)
         self.memos = SqlMemos(conn)
         self.events = SqlEventLog(conn)
+        self.projects = SqlProjects(conn)
+        self.invitations = SqlInvitations(conn)
+        self.project_memos = SqlProjectMemos(conn)
+        self.feedback = SqlFeedback(conn)
         return self
 
     async def __aexit__(
@@ -74,6 +86,9 @@ class SqlUnitOfWork:
             raise RuntimeError("commit outside `async with`")
         stored: list[StoredEvent] = []
         if self._pending:
+            # Lock the projects first: a project's event ids then follow its commit order, so a client
+            # resuming "after id N" can never miss an event that committed later with a smaller id.
+            await self.events.lock_projects({e.project_id for e in self._pending if e.project_id is not None})
             stored = await self.events.append(self._pending)
             self._pending.clear()
         await conn.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,8 +13,10 @@ from roughcut.domain.events import DomainEvent, StoredEvent
 from roughcut.storage import tables as t
 
 
-def _event(row: RowMapping) -> StoredEvent:
-    return StoredEvent(row["id"], row["type"], row["data"], row["project_id"], row["actor_id"], row["created_at"])
+def _event(row: RowMapping, audience: tuple[int, ...] | None = None) -> StoredEvent:
+    return StoredEvent(
+        row["id"], row["type"], row["data"], row["project_id"], row["actor_id"], row["created_at"], audience
+    )
 
 
 class SqlEventLog:
@@ -29,7 +31,18 @@ class SqlEventLog:
             for e in events
         ]
         result = await self._conn.execute(insert(t.events).returning(*t.events.c, sort_by_parameter_order=True), rows)
-        return [_event(r) for r in result.mappings()]
+        return [_event(r, e.audience) for r, e in zip(result.mappings(), events, strict=True)]
+
+    async def lock_projects(self, project_ids: set[int]) -> None:
+        """Row-lock the projects (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)."""
+        if project_ids and self._conn.dialect.name == "postgresql":
+            q = select(t.projects.c.id).where(t.projects.c.id.in_(sorted(project_ids))).order_by(t.projects.c.id)
+            await self._conn.execute(q.with_for_update())
+
+    async def last_id(self, project_id: int) -> int:
+        """The newest event id of a project (0 when it has none)."""
+        q = select(func.max(t.events.c.id)).where(t.events.c.project_id == project_id)
+        return int((await self._conn.execute(q)).scalar() or 0)
 
     async def after(self, project_id: int, after_id: int, limit: int) -> list[StoredEvent]:
         """Events of a project with ids above `after_id`, oldest first."""

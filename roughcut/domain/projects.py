@@ -1,0 +1,332 @@
+"""Project use cases: create, read, update, delete, schedule, members, ownership, the event log."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from roughcut.domain import errors
+from roughcut.domain.events import (
+    FEEDBACK_CREATED,
+    MEMBER_LEFT,
+    MEMBER_ROLE_CHANGED,
+    PROJECT_DELETED,
+    PROJECT_UPDATED,
+    STAGE_CHANGED,
+    DomainEvent,
+    StoredEvent,
+)
+from roughcut.domain.ports import BlobStore, Clock, Mailer, UnitOfWork, UnitOfWorkFactory
+from roughcut.domain.project_model import (
+    EDITORS,
+    STAGE_ORDER,
+    Invitation,
+    Member,
+    NewProject,
+    Project,
+    ProjectQuery,
+    ProjectSummary,
+    Role,
+    Stage,
+    StageName,
+    StageStatus,
+    current_stage,
+)
+
+log = logging.getLogger(__name__)
+
+FIRST_THREAD_TITLE = "Review"
+EDITABLE_FIELDS = frozenset({"name", "manager", "consumer", "description", "color", "status"})
+EVENT_PAGE_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Projects:
+    """The ports the project use cases work with."""
+
+    uow: UnitOfWorkFactory
+    clock: Clock
+    blobs: BlobStore
+    mailer: Mailer
+    public_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectDetail:
+    project: Project
+    my_role: Role
+    members: list[Member]
+    invitations: list[Invitation] | None  # only for owner and managers
+
+
+def project_prefix(project_id: int) -> str:
+    """Where a project's blobs live in the blob store."""
+    return f"projects/{project_id}/"
+
+
+async def require_role(uow: UnitOfWork, project_id: int, user_id: int, allowed: frozenset[Role] | None = None) -> Role:
+    """The caller's role; non-members get not_found, members without the right role permission_denied."""
+    role = await uow.projects.role_of(project_id, user_id)
+    if role is None:
+        raise errors.NotFound("No such project.")
+    if allowed is not None and role not in allowed:
+        raise errors.PermissionDenied(f"Only {' or '.join(sorted(allowed))} may do this.")
+    return role
+
+
+def _check_range(stage: Stage) -> None:
+    if stage.start_at is not None and stage.end_at is not None and stage.end_at < stage.start_at:
+        raise errors.ValidationFailed(fields={"end_at": ["Must not be before start_at."]})
+
+
+def _stage_dict(stage: Stage) -> dict[str, Any]:
+    return {
+        "stage": stage.stage.value,
+        "start_at": stage.start_at,
+        "end_at": stage.end_at,
+        "status": stage.status.value,
+    }
+
+
+def full_schedule(given: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    """All eight stages in order, the given ones filled in."""
+    by_name = {s.stage: s for s in given}
+    if len(by_name) != len(given):
+        raise errors.ValidationFailed(fields={"stages": ["Each stage at most once."]})
+    stages = tuple(by_name.get(name, Stage(name, None, None, StageStatus.TODO)) for name in STAGE_ORDER)
+    for stage in stages:
+        _check_range(stage)
+    return stages
+
+
+async def create_project(deps: Projects, user_id: int, new: NewProject) -> ProjectDetail:
+    """Create a project with the caller as owner, its schedule and its first feedback thread."""
+    new = replace(new, stages=full_schedule(new.stages))
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        project = await uow.projects.create(new, user_id, now)
+        thread_id = await uow.feedback.create_thread(project.id, FIRST_THREAD_TITLE, "", user_id, now)
+        uow.record(
+            DomainEvent(
+                FEEDBACK_CREATED,
+                {"feedback_id": thread_id, "title": FIRST_THREAD_TITLE},
+                project_id=project.id,
+                actor_id=user_id,
+            )
+        )
+        members = await uow.projects.members(project.id)
+        await uow.commit()
+    return ProjectDetail(project, Role.OWNER, members, [])
+
+
+async def list_projects(deps: Projects, user_id: int, query: ProjectQuery) -> list[ProjectSummary]:
+    """The caller's projects, filtered, sorted and paged."""
+    if query.start is not None and query.end is not None and query.end < query.start:
+        raise errors.ValidationFailed(fields={"to": ["Must not be before `from`."]})
+    async with deps.uow() as uow:
+        return await uow.projects.list_for(user_id, query)
+
+
+async def get_project(deps: Projects, user_id: int, project_id: int) -> ProjectDetail:
+    """One project with its members; invitations for owner and managers."""
+    async with deps.uow() as uow:
+        role = await require_role(uow, project_id, user_id)
+        project = await uow.projects.get(project_id)
+        if project is None:
+            raise errors.NotFound("No such project.")
+        members = await uow.projects.members(project_id)
+        invitations = await uow.invitations.list_pending(project_id, deps.clock.now()) if role in EDITORS else None
+    return ProjectDetail(project, role, members, invitations)
+
+
+async def update_project(deps: Projects, user_id: int, project_id: int, changes: dict[str, Any]) -> Project:
+    """Change the editable fields (owner and managers); anything else is refused."""
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise errors.ValidationFailed(fields={k: ["Not writable."] for k in sorted(unknown)})
+    if "name" in changes:
+        changes["name"] = str(changes["name"]).strip()
+        if not 1 <= len(changes["name"]) <= 100:
+            raise errors.ValidationFailed(fields={"name": ["Use 1 to 100 characters."]})
+    async with deps.uow() as uow:
+        await require_role(uow, project_id, user_id, EDITORS)
+        before = await uow.projects.get(project_id)
+        if before is None:
+            raise errors.NotFound("No such project.")
+        changed = {k: v for k, v in changes.items() if getattr(before, k) != v}
+        if not changed:
+            return before
+        project = await uow.projects.update(project_id, deps.clock.now(), **changed)
+        wire = {k: (v.value if hasattr(v, "value") else v) for k, v in changed.items()}
+        uow.record(
+            DomainEvent(
+                PROJECT_UPDATED, {"project_id": project_id, "changes": wire}, project_id=project_id, actor_id=user_id
+            )
+        )
+        await uow.commit()
+    return project
+
+
+async def set_stage(deps: Projects, user_id: int, project_id: int, stage: Stage) -> Project:
+    """Schedule one stage (owner and managers); the current stage follows the statuses."""
+    _check_range(stage)
+    async with deps.uow() as uow:
+        await require_role(uow, project_id, user_id, EDITORS)
+        project = await uow.projects.set_stage(project_id, stage, deps.clock.now())
+        now_current = current_stage(project.stages)
+        if now_current is not project.current_stage:
+            project = await uow.projects.update(project_id, deps.clock.now(), current_stage=now_current)
+        uow.record(
+            DomainEvent(
+                STAGE_CHANGED,
+                {**_stage_dict(stage), "project_id": project_id, "current_stage": project.current_stage.value},
+                project_id=project_id,
+                actor_id=user_id,
+            )
+        )
+        await uow.commit()
+    return project
+
+
+async def delete_project(deps: Projects, user_id: int, project_id: int) -> None:
+    """Delete a project and everything under it (owner only); its blobs go after the commit."""
+    async with deps.uow() as uow:
+        await require_role(uow, project_id, user_id, frozenset({Role.OWNER}))
+        audience = tuple(await uow.projects.member_ids(project_id))
+        await uow.projects.delete(project_id)
+        uow.record(
+            DomainEvent(
+                PROJECT_DELETED, {"project_id": project_id}, project_id=project_id, actor_id=user_id, audience=audience
+            )
+        )
+        await uow.commit()
+    await purge_blobs(deps.blobs, project_id)
+
+
+async def purge_blobs(blobs: BlobStore, project_id: int) -> None:
+    """Remove a deleted project's blobs; safe to repeat, and a failure never undoes the deletion."""
+    try:
+        await blobs.delete_prefix(project_prefix(project_id))
+    except Exception:
+        log.exception("blob cleanup failed; it is retried by the next delete", extra={"project_id": project_id})
+
+
+async def list_members(deps: Projects, user_id: int, project_id: int) -> list[Member]:
+    """Members of a project the caller belongs to."""
+    async with deps.uow() as uow:
+        await require_role(uow, project_id, user_id)
+        return await uow.projects.members(project_id)
+
+
+async def change_role(deps: Projects, user_id: int, project_id: int, target_id: int, role: Role) -> list[Member]:
+    """The owner makes a member a manager or back; ownership moves only by transfer."""
+    if role is Role.OWNER:
+        raise errors.ValidationFailed(fields={"role": ["Use the transfer call to change the owner."]})
+    async with deps.uow() as uow:
+        await require_role(uow, project_id, user_id, frozenset({Role.OWNER}))
+        previous = await uow.projects.role_of(project_id, target_id)
+        if previous is None:
+            raise errors.NotFound("No such member.")
+        if previous is Role.OWNER:
+            raise errors.Conflict("The owner's role changes only by transferring ownership.")
+        if previous is not role:
+            await uow.projects.set_role(project_id, target_id, role)
+            uow.record(
+                DomainEvent(
+                    MEMBER_ROLE_CHANGED,
+                    {"user_id": target_id, "role": role.value, "previous_role": previous.value},
+                    project_id=project_id,
+                    actor_id=user_id,
+                )
+            )
+        members = await uow.projects.members(project_id)
+        await uow.commit()
+    return members
+
+
+async def remove_member(deps: Projects, user_id: int, project_id: int, target_id: int) -> None:
+    """Leave (any member but the owner), or remove: the owner removes anyone, managers remove members."""
+    async with deps.uow() as uow:
+        role = await require_role(uow, project_id, user_id)
+        target = await uow.projects.role_of(project_id, target_id)
+        if target is None:
+            raise errors.NotFound("No such member.")
+        if target is Role.OWNER:
+            raise errors.Conflict("The owner cannot leave; transfer ownership first.")
+        leaving = target_id == user_id
+        if not leaving and not (role is Role.OWNER or (role is Role.MANAGER and target is Role.MEMBER)):
+            raise errors.PermissionDenied("Only the owner removes managers; managers remove members.")
+        await uow.projects.remove_member(project_id, target_id)
+        audience = (*await uow.projects.member_ids(project_id), target_id)
+        uow.record(
+            DomainEvent(
+                MEMBER_LEFT,
+                {"user_id": target_id, "reason": "left" if leaving else "removed"},
+                project_id=project_id,
+                actor_id=user_id,
+                audience=audience,
+            )
+        )
+        await uow.commit()
+
+
+async def transfer_ownership(deps: Projects, user_id: int, project_id: int, target_id: int) -> list[Member]:
+    """The owner hands the project to another member and becomes a manager."""
+    async with deps.uow() as uow:
+        await require_role(uow, project_id, user_id, frozenset({Role.OWNER}))
+        if target_id == user_id:
+            raise errors.Conflict("You already own this project.")
+        previous = await uow.projects.role_of(project_id, target_id)
+        if previous is None:
+            raise errors.NotFound("No such member.")
+        # Demote first: the one-owner index must never see two owners, even inside the transaction.
+        await uow.projects.set_role(project_id, user_id, Role.MANAGER)
+        await uow.projects.set_role(project_id, target_id, Role.OWNER)
+        for uid, role, before in ((user_id, Role.MANAGER, Role.OWNER), (target_id, Role.OWNER, previous)):
+            uow.record(
+                DomainEvent(
+                    MEMBER_ROLE_CHANGED,
+                    {"user_id": uid, "role": role.value, "previous_role": before.value},
+                    project_id=project_id,
+                    actor_id=user_id,
+                )
+            )
+        members = await uow.projects.members(project_id)
+        await uow.commit()
+    return members
+
+
+async def project_events(
+    deps: Projects, user_id: int, project_id: int, after: int, limit: int
+) -> tuple[list[StoredEvent], int]:
+    """A member's page of the project's event log after `after`, and the log's last id."""
+    async with deps.uow() as uow:
+        await require_role(uow, project_id, user_id)
+        events = await uow.events.after(project_id, after, min(limit, EVENT_PAGE_MAX))
+        last = await uow.events.last_id(project_id)
+    return events, last
+
+
+async def metadata(deps: Projects, user_id: int, project_id: int) -> dict[str, Any]:
+    """Title, description, image and change time for Next.js `generateMetadata`."""
+    async with deps.uow() as uow:
+        await require_role(uow, project_id, user_id)
+        project = await uow.projects.get(project_id)
+    if project is None:
+        raise errors.NotFound("No such project.")
+    description = project.description or f"{project.name}: {project.current_stage.value.replace('_', ' ')}"
+    return {
+        "title": project.name,
+        "description": description[:300],
+        "image_url": None,
+        "updated_at": project.updated_at,
+    }
+
+
+def parse_stage(name: str) -> StageName:
+    """A stage name from a path; anything else is not found."""
+    try:
+        return StageName(name)
+    except ValueError:
+        raise errors.NotFound("No such stage.") from None

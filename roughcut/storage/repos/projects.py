@@ -1,0 +1,256 @@
+"""Projects, their stages and members. List queries run a constant number of statements."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import ColumnElement, Select
+
+from roughcut.domain.project_model import (
+    CalendarStage,
+    Member,
+    NewProject,
+    Project,
+    ProjectQuery,
+    ProjectStatus,
+    ProjectSummary,
+    Role,
+    Stage,
+    StageName,
+    StageStatus,
+    UserRef,
+)
+from roughcut.storage import tables as t
+
+P, S, M, U = t.projects, t.project_stages, t.project_members, t.users
+ORDER = {name: i for i, name in enumerate(StageName)}
+
+
+def _stage(r: RowMapping) -> Stage:
+    return Stage(StageName(r["stage"]), r["start_at"], r["end_at"], StageStatus(r["status"]))
+
+
+def _project(r: RowMapping, stages: tuple[Stage, ...]) -> Project:
+    return Project(
+        r["id"],
+        r["name"],
+        r["manager"],
+        r["consumer"],
+        r["description"],
+        r["color"],
+        ProjectStatus(r["status"]),
+        StageName(r["current_stage"]),
+        stages,
+        r["created_at"],
+        r["updated_at"],
+    )
+
+
+def search_text() -> ColumnElement[str]:
+    """The expression the trigram index covers (migration 0002)."""
+    return func.lower(P.c.name + literal(" ") + P.c.manager + literal(" ") + P.c.consumer)
+
+
+def _like(q: str) -> str:
+    escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+_SORT_COLUMNS = {"updated_at": P.c.updated_at, "created_at": P.c.created_at, "name": P.c.name}
+
+
+def _ordered(q: Select[Any], query: ProjectQuery) -> Select[Any]:
+    desc = query.sort.startswith("-")
+    col = _SORT_COLUMNS[query.sort.lstrip("-")]
+    if query.after is not None:
+        value, last_id = query.after
+        if desc:
+            q = q.where(or_(col < value, and_(col == value, P.c.id < last_id)))
+        else:
+            q = q.where(or_(col > value, and_(col == value, P.c.id > last_id)))
+    return q.order_by(col.desc(), P.c.id.desc()) if desc else q.order_by(col, P.c.id)
+
+
+class SqlProjects:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def _stages(self, ids: list[int]) -> dict[int, tuple[Stage, ...]]:
+        if not ids:
+            return {}
+        rows = (
+            await self._conn.execute(select(S).where(S.c.project_id.in_(ids)).order_by(S.c.project_id, S.c.position))
+        ).mappings()
+        grouped: dict[int, list[Stage]] = defaultdict(list)
+        for r in rows:
+            grouped[r["project_id"]].append(_stage(r))
+        return {k: tuple(v) for k, v in grouped.items()}
+
+    async def create(self, new: NewProject, owner_id: int, now: datetime) -> Project:
+        row = (
+            await self._conn.execute(
+                insert(P)
+                .values(
+                    name=new.name,
+                    manager=new.manager,
+                    consumer=new.consumer,
+                    description=new.description,
+                    color=new.color,
+                    status=ProjectStatus.PLANNING.value,
+                    current_stage=new.stages[0].stage.value,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(P.c.id)
+            )
+        ).scalar_one()
+        await self._conn.execute(
+            insert(S),
+            [
+                {
+                    "project_id": row,
+                    "stage": s.stage.value,
+                    "position": ORDER[s.stage],
+                    "start_at": s.start_at,
+                    "end_at": s.end_at,
+                    "status": s.status.value,
+                }
+                for s in new.stages
+            ],
+        )
+        await self.add_member(row, owner_id, Role.OWNER, now)
+        project = await self.get(row)
+        assert project is not None
+        return project
+
+    async def get(self, project_id: int) -> Project | None:
+        row = (await self._conn.execute(select(P).where(P.c.id == project_id))).mappings().first()
+        if row is None:
+            return None
+        return _project(row, (await self._stages([project_id])).get(project_id, ()))
+
+    async def role_of(self, project_id: int, user_id: int) -> Role | None:
+        q = select(M.c.role).where(M.c.project_id == project_id, M.c.user_id == user_id)
+        role = (await self._conn.execute(q)).scalar()
+        return Role(role) if role else None
+
+    async def update(self, project_id: int, now: datetime, **fields: Any) -> Project:
+        values = {k: (v.value if hasattr(v, "value") else v) for k, v in fields.items()}
+        await self._conn.execute(update(P).where(P.c.id == project_id).values(updated_at=now, **values))
+        project = await self.get(project_id)
+        assert project is not None
+        return project
+
+    async def set_stage(self, project_id: int, stage: Stage, now: datetime) -> Project:
+        await self._conn.execute(
+            update(S)
+            .where(S.c.project_id == project_id, S.c.stage == stage.stage.value)
+            .values(start_at=stage.start_at, end_at=stage.end_at, status=stage.status.value)
+        )
+        return await self.update(project_id, now)
+
+    async def delete(self, project_id: int) -> None:
+        await self._conn.execute(delete(P).where(P.c.id == project_id))
+
+    async def list_for(self, user_id: int, query: ProjectQuery) -> list[ProjectSummary]:
+        mine, owner = M.alias("mine"), M.alias("owner")
+        count = select(func.count()).select_from(M).where(M.c.project_id == P.c.id).scalar_subquery()
+        q = (
+            select(
+                P,
+                mine.c.role.label("my_role"),
+                U.c.id.label("owner_id"),
+                U.c.nickname.label("owner_nickname"),
+                count.label("member_count"),
+            )
+            .join(mine, and_(mine.c.project_id == P.c.id, mine.c.user_id == user_id))
+            .join(owner, and_(owner.c.project_id == P.c.id, owner.c.role == Role.OWNER.value))
+            .join(U, U.c.id == owner.c.user_id)
+        )
+        if query.q:
+            q = q.where(search_text().like(_like(query.q), escape="\\"))
+        if query.stage is not None:
+            q = q.where(P.c.current_stage == query.stage.value)
+        if query.role is not None:
+            q = q.where(mine.c.role == query.role.value)
+        if query.start is not None or query.end is not None:
+            overlap = [S.c.project_id == P.c.id]
+            if query.end is not None:
+                overlap.append(S.c.start_at <= query.end)
+            if query.start is not None:
+                overlap.append(S.c.end_at >= query.start)
+            q = q.where(exists(select(S.c.project_id).where(*overlap)))
+        rows = list((await self._conn.execute(_ordered(q, query).limit(query.limit))).mappings())
+        stages = await self._stages([r["id"] for r in rows])
+        return [
+            ProjectSummary(
+                _project(r, stages.get(r["id"], ())),
+                UserRef(r["owner_id"], r["owner_nickname"]),
+                Role(r["my_role"]),
+                int(r["member_count"]),
+            )
+            for r in rows
+        ]
+
+    async def members(self, project_id: int) -> list[Member]:
+        q = (
+            select(M.c.user_id, M.c.role, M.c.joined_at, U.c.nickname, U.c.email, U.c.avatar_url)
+            .join(U, U.c.id == M.c.user_id)
+            .where(M.c.project_id == project_id)
+            .order_by(M.c.joined_at, M.c.user_id)
+        )
+        return [
+            Member(r["user_id"], r["nickname"], r["email"], r["avatar_url"], Role(r["role"]), r["joined_at"])
+            for r in (await self._conn.execute(q)).mappings()
+        ]
+
+    async def member_ids(self, project_id: int) -> list[int]:
+        q = select(M.c.user_id).where(M.c.project_id == project_id).order_by(M.c.user_id)
+        return list((await self._conn.execute(q)).scalars())
+
+    async def add_member(self, project_id: int, user_id: int, role: Role, now: datetime) -> None:
+        await self._conn.execute(
+            insert(M).values(project_id=project_id, user_id=user_id, role=role.value, joined_at=now)
+        )
+
+    async def set_role(self, project_id: int, user_id: int, role: Role) -> None:
+        await self._conn.execute(
+            update(M).where(M.c.project_id == project_id, M.c.user_id == user_id).values(role=role.value)
+        )
+
+    async def remove_member(self, project_id: int, user_id: int) -> None:
+        await self._conn.execute(delete(M).where(M.c.project_id == project_id, M.c.user_id == user_id))
+
+    async def owned_count(self, user_id: int) -> int:
+        q = select(func.count()).select_from(M).where(M.c.user_id == user_id, M.c.role == Role.OWNER.value)
+        return int((await self._conn.execute(q)).scalar_one())
+
+    async def stages_between(self, user_id: int, start: datetime, end: datetime) -> list[CalendarStage]:
+        q = (
+            select(S, P.c.name, P.c.color)
+            .join(P, P.c.id == S.c.project_id)
+            .join(M, and_(M.c.project_id == P.c.id, M.c.user_id == user_id))
+            .where(S.c.start_at <= end, S.c.end_at >= start)
+            .order_by(S.c.start_at, S.c.project_id, S.c.position)
+        )
+        return [
+            CalendarStage(r["project_id"], r["name"], r["color"], _stage(r))
+            for r in (await self._conn.execute(q)).mappings()
+        ]
+
+
+async def members_of(engine: AsyncEngine, project_ids: list[int]) -> dict[int, list[int]]:
+    """Member ids per project, in one statement: whom the publisher sends a project's events to."""
+    if not project_ids:
+        return {}
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(M.c.project_id, M.c.user_id).where(M.c.project_id.in_(project_ids)))
+        result: dict[int, list[int]] = defaultdict(list)
+        for project_id, user_id in rows:
+            result[project_id].append(user_id)
+    return dict(result)

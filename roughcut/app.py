@@ -15,9 +15,11 @@ from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts, AuthPolicy
 from roughcut.domain.clock import SystemClock
 from roughcut.domain.ports import Mailer, UnitOfWorkFactory
+from roughcut.domain.projects import Projects
 from roughcut.http import middlewares
 from roughcut.http.api import create_api
 from roughcut.http.ops import add_ops_routes
+from roughcut.realtime.projects import ProjectsNamespace
 from roughcut.realtime.publisher import SocketPublisher
 from roughcut.realtime.root import RootNamespace
 from roughcut.realtime.server import create_sio
@@ -26,9 +28,11 @@ from roughcut.security.secrets import load_secret_key
 from roughcut.security.social import SocialAuthenticator
 from roughcut.security.tokens import JwtTokens, load_keyring
 from roughcut.storage import migrate
+from roughcut.storage.blobs import LocalBlobStore
 from roughcut.storage.db import make_engine
 from roughcut.storage.mail import LogMailer, SmtpMailer
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
+from roughcut.storage.repos import projects as repo_projects
 from roughcut.storage.seed import seed_demo_user
 from roughcut.storage.uow import SqlUnitOfWork
 
@@ -53,7 +57,13 @@ def create_app(settings: Settings) -> web.Application:
     sio.register_namespace(RootNamespace("/", tokens))
     sio.attach(app)
     app[keys.SIO] = sio
-    publisher = SocketPublisher(sio)
+
+    async def members_of(project_ids: list[int]) -> dict[int, list[int]]:
+        return await repo_projects.members_of(app[keys.ENGINE], project_ids)
+
+    publisher = SocketPublisher(sio, members_of)
+    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    app[keys.BLOBS] = blobs
     pepper = load_secret_key(settings)
     policy = AuthPolicy(
         access_ttl=settings.access_token_ttl,
@@ -92,22 +102,28 @@ def create_app(settings: Settings) -> web.Application:
         yield
         await session.close()
 
-    async def accounts(app: web.Application) -> AsyncIterator[None]:
+    async def use_cases(app: web.Application) -> AsyncIterator[None]:
+        clock, mailer = SystemClock(), _mailer(settings)
         app[keys.ACCOUNTS] = Accounts(
             uow=app[keys.UOW],
             hasher=Passwords(),
             tokens=tokens,
-            mailer=_mailer(settings),
-            clock=SystemClock(),
+            mailer=mailer,
+            clock=clock,
             pepper=pepper,
             social=SocialAuthenticator(settings.social, app[keys.HTTP]),
             policy=policy,
         )
+        app[keys.PROJECTS] = Projects(
+            uow=app[keys.UOW], clock=clock, blobs=blobs, mailer=mailer, public_url=settings.public_url
+        )
+        # Registered here because the namespace needs the use cases; no socket connects before startup ends.
+        sio.register_namespace(ProjectsNamespace(tokens, app[keys.PROJECTS]))
         if settings.demo_user:
             await seed_demo_user(app[keys.ACCOUNTS])
         yield
 
-    app.cleanup_ctx.extend([database, redis, http_client, accounts])
+    app.cleanup_ctx.extend([database, redis, http_client, use_cases])
     app.add_subapp("/api/v1", create_api(settings))
     add_ops_routes(app)
     return app

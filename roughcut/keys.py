@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts
 from roughcut.domain.ports import UnitOfWorkFactory
+from roughcut.domain.projects import Projects
 from roughcut.security.tokens import JwtTokens
+from roughcut.storage.blobs import LocalBlobStore
 from roughcut.storage.ratelimit import RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,3 +25,5 @@ UOW: web.AppKey[UnitOfWorkFactory] = web.AppKey("uow")
 ACCOUNTS = web.AppKey("accounts", Accounts)
 TOKENS = web.AppKey("tokens", JwtTokens)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")
+PROJECTS = web.AppKey("projects", Projects)
+BLOBS = web.AppKey("blobs", LocalBlobStore)

@@ -378,6 +378,8 @@ async def delete_me(acc: Accounts, user_id: int, session_id: int, password: str 
                 raise errors.InvalidCredentials("The password is wrong.")
         elif now - session.created_at > timedelta(seconds=acc.policy.fresh_login):
             raise errors.ReauthenticationRequired()
+        if await uow.projects.owned_count(user_id):
+            raise errors.Conflict("Transfer or delete the projects you own first.")
         revoked = await uow.sessions.revoke_all(user_id, now)
         await uow.users.delete(user_id)
         uow.record(DomainEvent(USER_DELETED, {"user_id": user_id, "session_ids": revoked}, actor_id=user_id))

@@ -297,6 +297,12 @@ async def transfer_ownership(deps: Projects, user_id: int, project_id: int, targ
     return members
 
 
+async def member_role(deps: Projects, user_id: int, project_id: int) -> Role:
+    """The caller's role in a project; not_found for non-members."""
+    async with deps.uow() as uow:
+        return await require_role(uow, project_id, user_id)
+
+
 async def project_events(
     deps: Projects, user_id: int, project_id: int, after: int, limit: int
 ) -> tuple[list[StoredEvent], int]:

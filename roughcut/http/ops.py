@@ -36,9 +36,7 @@ async def _check_redis(app: web.Application) -> None:
 
 
 async def _check_storage(app: web.Application) -> None:
-    folder = app[keys.SETTINGS].data_dir
-    if not folder.is_dir():
-        raise OSError(f"{folder} is not a folder")
+    await app[keys.BLOBS].check()
 
 
 async def readyz(request: web.Request) -> web.Response:

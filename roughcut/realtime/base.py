@@ -14,22 +14,13 @@ from roughcut.domain import errors
 from roughcut.domain.model import AccessClaims
 from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.envelope import event
+from roughcut.realtime.rooms import session_room, user_room
 
 log = logging.getLogger("roughcut.realtime")
 
 
 class ReauthSchema(Schema):
     token = fields.Str(required=True, validate=validate.Length(1, 4096))
-
-
-def user_room(user_id: int) -> str:
-    """Every socket of a user."""
-    return f"user:{user_id}"
-
-
-def session_room(session_id: int) -> str:
-    """Every socket opened with tokens of one login session."""
-    return f"session:{session_id}"
 
 
 class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]

@@ -2,40 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import socketio
 
-from roughcut.domain.events import SESSION_REVOKED, USER_DELETED, StoredEvent
-from roughcut.realtime.base import session_room
+from roughcut.domain.events import MEMBER_LEFT, PROJECT_DELETED, SESSION_REVOKED, USER_DELETED, StoredEvent
+from roughcut.realtime.rooms import PROJECTS_NAMESPACE, ROOT_NAMESPACE, member_room, session_room
 
-PROJECTS_NAMESPACE = "/projects"
-ROOT_NAMESPACE = "/"
-
-
-def project_room(project_id: int) -> str:
-    """Subscribers of one project's live feed."""
-    return f"project:{project_id}"
+MembersOf = Callable[[list[int]], Awaitable[dict[int, list[int]]]]
 
 
 class SocketPublisher:
-    """The EventPublisher port: project events to their room, session ends to the sockets of that session."""
+    """The EventPublisher port: project events to their members' rooms, session ends to that session."""
 
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    def __init__(self, sio: socketio.AsyncServer, members_of: MembersOf) -> None:
         self._sio = sio
+        self._members_of = members_of
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
-        """Emit each event; the Redis manager carries it to the other nodes."""
+        """Emit each event in order; the Redis manager carries it to the other nodes."""
+        lookup = sorted({e.project_id for e in events if e.project_id is not None and e.audience is None})
+        members = await self._members_of(lookup) if lookup else {}
         for e in events:
             if e.project_id is not None:
-                await self._sio.emit(
-                    "event", e.as_dict(), room=project_room(e.project_id), namespace=PROJECTS_NAMESPACE
-                )
+                await self._project_event(e, e.audience if e.audience is not None else members.get(e.project_id, []))
             elif e.type == SESSION_REVOKED:
                 await self._session_ended(int(e.data["session_id"]), str(e.data.get("reason", "revoked")))
             elif e.type == USER_DELETED:
                 for session_id in e.data.get("session_ids", []):
                     await self._session_ended(int(session_id), "account_deleted")
+
+    async def _project_event(self, e: StoredEvent, recipients: Sequence[int]) -> None:
+        assert e.project_id is not None
+        rooms = [member_room(e.project_id, uid) for uid in recipients]
+        if rooms:
+            await self._sio.emit("event", e.as_dict(), to=rooms, namespace=PROJECTS_NAMESPACE)
+        # Closing goes through the same Redis channel after the emit, so every node drops the room in order.
+        if e.type == MEMBER_LEFT:
+            await self._sio.close_room(member_room(e.project_id, int(e.data["user_id"])), PROJECTS_NAMESPACE)
+        elif e.type == PROJECT_DELETED:
+            for room in rooms:
+                await self._sio.close_room(room, PROJECTS_NAMESPACE)
 
     async def _session_ended(self, session_id: int, reason: str) -> None:
         payload = {"session_id": session_id, "reason": reason}

@@ -134,7 +134,8 @@ async def test_migrations_match_the_tables(pg_url: str) -> None:
             diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), t.metadata))
     finally:
         await eng.dispose()
-    assert diff == []
+    # The trigram index is an expression index made in raw SQL by migration 0002; the table model omits it.
+    assert [d for d in diff if not (d[0] == "remove_index" and d[1].name == "ix_projects_search_trgm")] == []
 
 
 @pytest.mark.parametrize("backend", ["local", "redis"])

@@ -1,0 +1,148 @@
+"""Marshmallow schemas of the projects API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from roughcut.domain.project_model import SORTS, ProjectStatus, Role, StageName, StageStatus
+from roughcut.http.fields import Timestamp
+from roughcut.http.schemas import PageQuery
+
+COLOR = validate.Regexp(r"^(#[0-9A-Fa-f]{6}|[a-z]{1,16}|)$", error="A #RRGGBB colour or a colour name.")
+
+
+class UserRefSchema(Schema):
+    id = fields.Int(required=True)
+    nickname = fields.Str(required=True)
+
+
+class StageSchema(Schema):
+    stage = fields.Enum(StageName, by_value=True, required=True)
+    start_at = Timestamp(allow_none=True, load_default=None)
+    end_at = Timestamp(allow_none=True, load_default=None)
+    status = fields.Enum(StageStatus, by_value=True, load_default=StageStatus.TODO)
+
+    @validates_schema
+    def _order(self, data: dict[str, object], **_kwargs: object) -> None:
+        start, end = data.get("start_at"), data.get("end_at")
+        if start is not None and end is not None and end < start:  # type: ignore[operator]
+            raise ValidationError("Must not be before start_at.", "end_at")
+
+
+class StageUpdate(Schema):
+    start_at = Timestamp(allow_none=True, load_default=None)
+    end_at = Timestamp(allow_none=True, load_default=None)
+    status = fields.Enum(StageStatus, by_value=True, required=True)
+
+
+class ProjectCreate(Schema):
+    name = fields.Str(required=True, validate=validate.Length(1, 100))
+    manager = fields.Str(load_default="", validate=validate.Length(max=100))
+    consumer = fields.Str(load_default="", validate=validate.Length(max=100))
+    description = fields.Str(load_default="", validate=validate.Length(max=5000))
+    color = fields.Str(load_default="", validate=COLOR)
+    stages = fields.List(fields.Nested(StageSchema), load_default=list, validate=validate.Length(max=8))
+
+
+class ProjectUpdate(Schema):
+    name = fields.Str(validate=validate.Length(1, 100))
+    manager = fields.Str(validate=validate.Length(max=100))
+    consumer = fields.Str(validate=validate.Length(max=100))
+    description = fields.Str(validate=validate.Length(max=5000))
+    color = fields.Str(validate=COLOR)
+    status = fields.Enum(ProjectStatus, by_value=True)
+
+
+class ProjectSchema(Schema):
+    id = fields.Int(required=True)
+    name = fields.Str(required=True)
+    manager = fields.Str(required=True)
+    consumer = fields.Str(required=True)
+    description = fields.Str(required=True)
+    color = fields.Str(required=True)
+    status = fields.Enum(ProjectStatus, by_value=True, required=True)
+    current_stage = fields.Enum(StageName, by_value=True, required=True)
+    stages = fields.List(fields.Nested(StageSchema), required=True)
+    owner = fields.Nested(UserRefSchema, required=True)
+    my_role = fields.Enum(Role, by_value=True, required=True)
+    member_count = fields.Int(required=True)
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+
+
+class MemberSchema(Schema):
+    user_id = fields.Int(required=True)
+    nickname = fields.Str(required=True)
+    email = fields.Str(required=True)
+    avatar_url = fields.Str(allow_none=True)
+    role = fields.Enum(Role, by_value=True, required=True)
+    joined_at = Timestamp(required=True)
+
+
+class InvitationSchema(Schema):
+    id = fields.Int(required=True)
+    email = fields.Str(required=True)
+    role = fields.Enum(Role, by_value=True, required=True)
+    message = fields.Str(required=True)
+    status = fields.Str(required=True)
+    inviter = fields.Nested(UserRefSchema, allow_none=True)
+    created_at = Timestamp(required=True)
+    expires_at = Timestamp(required=True)
+
+
+class ProjectDetailSchema(ProjectSchema):
+    members = fields.List(fields.Nested(MemberSchema), required=True)
+    invitations = fields.List(fields.Nested(InvitationSchema), metadata={"description": "Owner and managers only."})
+
+
+class ProjectPage(Schema):
+    items = fields.List(fields.Nested(ProjectSchema), required=True)
+    next_cursor = fields.Str(allow_none=True, required=True)
+
+
+class ProjectQuerySchema(PageQuery):
+    q = fields.Str(validate=validate.Length(1, 100))
+    stage = fields.Enum(StageName, by_value=True)
+    role = fields.Enum(Role, by_value=True)
+    from_ = Timestamp(data_key="from")
+    to = Timestamp()
+    sort = fields.Str(load_default="-updated_at", validate=validate.OneOf(SORTS))
+
+
+class MemberList(Schema):
+    items = fields.List(fields.Nested(MemberSchema), required=True)
+
+
+class RoleUpdate(Schema):
+    role = fields.Enum(Role, by_value=True, required=True)
+
+
+class TransferRequest(Schema):
+    user_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class EventSchema(Schema):
+    id = fields.Int(required=True)
+    project_id = fields.Int(required=True)
+    type = fields.Str(required=True)
+    data = fields.Dict(required=True)
+    actor = fields.Int(allow_none=True, required=True)
+    at = Timestamp(required=True)
+
+
+class EventQuery(Schema):
+    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Int(load_default=100, validate=validate.Range(1, 500))
+
+
+class EventPage(Schema):
+    items = fields.List(fields.Nested(EventSchema), required=True)
+    last_event_id = fields.Int(required=True)
+    next_after = fields.Int(allow_none=True, required=True)
+
+
+class MetadataSchema(Schema):
+    title = fields.Str(required=True)
+    description = fields.Str(required=True)
+    image_url = fields.Str(allow_none=True, required=True)
+    updated_at = Timestamp(required=True)

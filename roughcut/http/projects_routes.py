@@ -1,0 +1,300 @@
+"""REST: /projects — list, create, read, update, delete, stages, members, transfer, event log, metadata."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from roughcut import keys
+from roughcut.domain import errors, projects
+from roughcut.domain.project_model import NewProject, Project, ProjectQuery, ProjectSummary, Stage, UserRef
+from roughcut.domain.projects import ProjectDetail
+from roughcut.http import cursor
+from roughcut.http import project_schemas as ps
+from roughcut.http.jsonutil import etag_response, json_response
+from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
+from roughcut.http.security import authenticate
+
+routes = ApiRoutes()
+TAGS = ("projects",)
+
+
+def _project(project: Project, owner: UserRef, role: str, member_count: int) -> dict[str, Any]:
+    body: dict[str, Any] = ps.ProjectSchema().dump(
+        {
+            **{f: getattr(project, f) for f in Project.__dataclass_fields__},
+            "owner": owner,
+            "my_role": role,
+            "member_count": member_count,
+        }
+    )
+    return body
+
+
+def _summary(s: ProjectSummary) -> dict[str, Any]:
+    return _project(s.project, s.owner, s.my_role, s.member_count)
+
+
+def detail_body(d: ProjectDetail) -> dict[str, Any]:
+    """A project with members, and invitations for owner and managers."""
+    owner = next(m for m in d.members if m.role == "owner")
+    body = _project(d.project, UserRef(owner.user_id, owner.nickname), d.my_role, len(d.members))
+    body["members"] = ps.MemberSchema(many=True).dump(d.members)
+    if d.invitations is not None:
+        body["invitations"] = ps.InvitationSchema(many=True).dump(d.invitations)
+    return body
+
+
+def _deps(request: web.Request) -> projects.Projects:
+    return request.config_dict[keys.PROJECTS]
+
+
+def _sort_value(s: ProjectSummary, sort: str) -> Any:
+    return getattr(s.project, sort.lstrip("-"))
+
+
+def _after(raw: str | None, sort: str) -> tuple[object, int] | None:
+    if raw is None:
+        return None
+    value, last_id = cursor.decode(raw, 2)
+    try:
+        if not isinstance(last_id, int) or not isinstance(value, str):
+            raise ValueError
+        return (value if sort.lstrip("-") == "name" else datetime.fromisoformat(value)), last_id
+    except ValueError:
+        raise errors.ValidationFailed(fields={"cursor": ["Not a cursor from this API."]}) from None
+
+
+@routes.route(
+    "GET",
+    "/projects",
+    op="listProjects",
+    summary="The caller's projects",
+    tags=TAGS,
+    query=ps.ProjectQuerySchema,
+    responses={200: ps.ProjectPage},
+)
+async def list_projects(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    q = read_query(request, ps.ProjectQuerySchema)
+    query = ProjectQuery(
+        q=q.get("q"),
+        stage=q.get("stage"),
+        role=q.get("role"),
+        start=q.get("from_"),
+        end=q.get("to"),
+        sort=q["sort"],
+        after=_after(q.get("cursor"), q["sort"]),
+        limit=q["limit"] + 1,
+    )
+    found = await projects.list_projects(_deps(request), claims.user_id, query)
+    page, more = found[: q["limit"]], len(found) > q["limit"]
+    nxt = cursor.encode(_sort_value(page[-1], q["sort"]), page[-1].project.id) if more else None
+    return json_response({"items": [_summary(s) for s in page], "next_cursor": nxt})
+
+
+@routes.route(
+    "POST",
+    "/projects",
+    op="createProject",
+    summary="Create a project (the caller owns it)",
+    tags=TAGS,
+    body=ps.ProjectCreate,
+    responses={201: ps.ProjectDetailSchema},
+)
+async def create_project(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    data = await read_body(request, ps.ProjectCreate)
+    stages = tuple(Stage(s["stage"], s["start_at"], s["end_at"], s["status"]) for s in data.pop("stages"))
+    new = NewProject(
+        name=data["name"].strip(),
+        manager=data["manager"],
+        consumer=data["consumer"],
+        description=data["description"],
+        color=data["color"],
+        stages=stages,
+    )
+    detail = await projects.create_project(_deps(request), claims.user_id, new)
+    return json_response(detail_body(detail), 201)
+
+
+@routes.route(
+    "GET",
+    "/projects/{project_id}",
+    op="getProject",
+    summary="A project with its members",
+    tags=TAGS,
+    responses={200: ps.ProjectDetailSchema},
+    errors=(404,),
+)
+async def get_project(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    detail = await projects.get_project(_deps(request), claims.user_id, path_int(request, "project_id"))
+    return etag_response(request, detail_body(detail))
+
+
+@routes.route(
+    "PATCH",
+    "/projects/{project_id}",
+    op="updateProject",
+    summary="Change name, people, colour, status",
+    tags=TAGS,
+    body=ps.ProjectUpdate,
+    responses={200: ps.ProjectDetailSchema},
+    errors=(403, 404),
+)
+async def update_project(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    data = await read_body(request, ps.ProjectUpdate)
+    project_id = path_int(request, "project_id")
+    await projects.update_project(_deps(request), claims.user_id, project_id, data)
+    return json_response(detail_body(await projects.get_project(_deps(request), claims.user_id, project_id)))
+
+
+@routes.route(
+    "DELETE",
+    "/projects/{project_id}",
+    op="deleteProject",
+    summary="Delete a project and its files",
+    tags=TAGS,
+    responses={204: None},
+    errors=(403, 404),
+)
+async def delete_project(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    await projects.delete_project(_deps(request), claims.user_id, path_int(request, "project_id"))
+    return web.Response(status=204)
+
+
+@routes.route(
+    "PUT",
+    "/projects/{project_id}/stages/{stage}",
+    op="setStage",
+    summary="Schedule one stage",
+    tags=TAGS,
+    body=ps.StageUpdate,
+    responses={200: ps.ProjectDetailSchema},
+    errors=(403, 404),
+)
+async def set_stage(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    project_id = path_int(request, "project_id")
+    name = projects.parse_stage(request.match_info["stage"])
+    data = await read_body(request, ps.StageUpdate)
+    await projects.set_stage(
+        _deps(request), claims.user_id, project_id, Stage(name, data["start_at"], data["end_at"], data["status"])
+    )
+    return json_response(detail_body(await projects.get_project(_deps(request), claims.user_id, project_id)))
+
+
+@routes.route(
+    "GET",
+    "/projects/{project_id}/members",
+    op="listMembers",
+    summary="Members of a project",
+    tags=TAGS,
+    responses={200: ps.MemberList},
+    errors=(404,),
+)
+async def list_members(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    members = await projects.list_members(_deps(request), claims.user_id, path_int(request, "project_id"))
+    return json_response({"items": ps.MemberSchema(many=True).dump(members)})
+
+
+@routes.route(
+    "PATCH",
+    "/projects/{project_id}/members/{user_id}",
+    op="changeMemberRole",
+    summary="Make a member a manager or back (owner only)",
+    tags=TAGS,
+    body=ps.RoleUpdate,
+    responses={200: ps.MemberList},
+    errors=(403, 404, 409),
+)
+async def change_role(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    data = await read_body(request, ps.RoleUpdate)
+    members = await projects.change_role(
+        _deps(request), claims.user_id, path_int(request, "project_id"), path_int(request, "user_id"), data["role"]
+    )
+    return json_response({"items": ps.MemberSchema(many=True).dump(members)})
+
+
+@routes.route(
+    "DELETE",
+    "/projects/{project_id}/members/{user_id}",
+    op="removeMember",
+    summary="Leave, or remove a member",
+    tags=TAGS,
+    responses={204: None},
+    errors=(403, 404, 409),
+)
+async def remove_member(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    await projects.remove_member(
+        _deps(request), claims.user_id, path_int(request, "project_id"), path_int(request, "user_id")
+    )
+    return web.Response(status=204)
+
+
+@routes.route(
+    "POST",
+    "/projects/{project_id}/transfer",
+    op="transferOwnership",
+    summary="Hand the project to another member (owner only)",
+    tags=TAGS,
+    body=ps.TransferRequest,
+    responses={200: ps.MemberList},
+    errors=(403, 404, 409),
+)
+async def transfer(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    data = await read_body(request, ps.TransferRequest)
+    members = await projects.transfer_ownership(
+        _deps(request), claims.user_id, path_int(request, "project_id"), data["user_id"]
+    )
+    return json_response({"items": ps.MemberSchema(many=True).dump(members)})
+
+
+@routes.route(
+    "GET",
+    "/projects/{project_id}/events",
+    op="listProjectEvents",
+    summary="The project's durable event log after an id",
+    tags=TAGS,
+    query=ps.EventQuery,
+    responses={200: ps.EventPage},
+    errors=(404,),
+)
+async def list_events(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    q = read_query(request, ps.EventQuery)
+    events, last = await projects.project_events(
+        _deps(request), claims.user_id, path_int(request, "project_id"), q["after"], q["limit"]
+    )
+    more = bool(events) and events[-1].id < last
+    return json_response(
+        {
+            "items": [e.as_dict() for e in events],
+            "last_event_id": last,
+            "next_after": events[-1].id if more else None,
+        }
+    )
+
+
+@routes.route(
+    "GET",
+    "/projects/{project_id}/metadata",
+    op="getProjectMetadata",
+    summary="Title and description for Next.js generateMetadata",
+    tags=TAGS,
+    responses={200: ps.MetadataSchema},
+    errors=(404,),
+)
+async def get_metadata(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    meta = await projects.metadata(_deps(request), claims.user_id, path_int(request, "project_id"))
+    return etag_response(request, ps.MetadataSchema().dump(meta))

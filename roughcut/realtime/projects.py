@@ -1,0 +1,71 @@
+"""`/projects`: subscribe to a project's live feed, replaying what the client missed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from roughcut.domain import errors, projects
+from roughcut.domain.ports import TokenIssuer
+from roughcut.realtime.base import AuthNamespace
+from roughcut.realtime.envelope import event
+from roughcut.realtime.rooms import PROJECTS_NAMESPACE, member_room
+
+REPLAY_MAX = 500  # past this the ack says `truncated` and the client pages GET /projects/{id}/events
+
+
+class SubscribeSchema(Schema):
+    project_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    after_event_id = fields.Int(strict=True, validate=validate.Range(min=0))
+
+
+class UnsubscribeSchema(Schema):
+    project_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class ProjectsNamespace(AuthNamespace):
+    """Members subscribe; events arrive as `event {id, project_id, type, data, actor, at}`."""
+
+    def __init__(self, tokens: TokenIssuer, deps: projects.Projects) -> None:
+        super().__init__(PROJECTS_NAMESPACE, tokens)
+        self.deps = deps
+
+    @event(SubscribeSchema)
+    async def on_subscribe(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Join the feed; `missed` holds every event after `after_event_id`, oldest first.
+
+        Delivery is at-least-once: an event committed while this runs can arrive both live and in
+        `missed`, and clients drop ids they have already seen.
+        """
+        user_id, _ = await self.caller(sid)
+        project_id = data["project_id"]
+        after = data.get("after_event_id")
+        await projects.member_role(self.deps, user_id, project_id)  # refuse non-members before the room
+        room = member_room(project_id, user_id)
+        await self.enter_room(sid, room)
+        try:
+            # Read the log after entering the room, so nothing committed in between is lost; this read
+            # checks membership again, which catches a removal that raced with the subscription.
+            missed, last = await projects.project_events(
+                self.deps, user_id, project_id, after if after is not None else 0, REPLAY_MAX + 1
+            )
+        except errors.DomainError:
+            await self.leave_room(sid, room)
+            raise
+        if after is None:
+            missed = []
+        truncated = len(missed) > REPLAY_MAX
+        return {
+            "project_id": project_id,
+            "last_event_id": last,
+            "missed": [e.as_dict() for e in missed[:REPLAY_MAX]],
+            "truncated": truncated,
+        }
+
+    @event(UnsubscribeSchema)
+    async def on_unsubscribe(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Stop receiving a project's events."""
+        user_id, _ = await self.caller(sid)
+        await self.leave_room(sid, member_room(data["project_id"], user_id))
+        return {}

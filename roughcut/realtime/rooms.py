@@ -1,0 +1,25 @@
+"""Room names, in one place."""
+
+from __future__ import annotations
+
+PROJECTS_NAMESPACE = "/projects"
+ROOT_NAMESPACE = "/"
+
+
+def user_room(user_id: int) -> str:
+    """Every socket of a user."""
+    return f"user:{user_id}"
+
+
+def session_room(session_id: int) -> str:
+    """Every socket opened with tokens of one login session."""
+    return f"session:{session_id}"
+
+
+def member_room(project_id: int, user_id: int) -> str:
+    """One member's sockets subscribed to one project.
+
+    Events go to the rooms of the members at publish time, so a removed member's sockets stop
+    receiving at once, and the room is closed on every node.
+    """
+    return f"project:{project_id}:user:{user_id}"

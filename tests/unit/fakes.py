@@ -71,6 +71,7 @@ class Store:
         self.sessions: dict[int, AuthSession] = {}
         self.refresh: dict[str, RefreshToken] = {}
         self.events: list[StoredEvent] = []
+        self.owned_projects: dict[int, int] = {}
         self.ids = itertools.count(1)
 
     def copy(self) -> Store:
@@ -108,6 +109,13 @@ class FakeUow:
     @property
     def sessions(self) -> FakeSessions:
         return FakeSessions(self.s)
+
+    @property
+    def projects(self) -> FakeUow:
+        return self
+
+    async def owned_count(self, user_id: int) -> int:
+        return self.s.owned_projects.get(user_id, 0)
 
     def record(self, event: DomainEvent) -> None:
         self._pending.append(event)

@@ -136,11 +136,17 @@ async def test_unknown_refresh_token(acc: Accounts) -> None:
         await accounts.refresh(acc, "never-issued")
 
 
-async def test_delete_me_without_password_needs_a_fresh_login(acc: Accounts, outbox: Outbox, clock: FakeClock) -> None:
+async def test_delete_me_without_password_needs_a_fresh_login(
+    acc: Accounts, outbox: Outbox, clock: FakeClock, store: Store
+) -> None:
     pair = await _user(acc, outbox)
     clock.advance(minutes=11)
     with pytest.raises(errors.ReauthenticationRequired):
         await accounts.delete_me(acc, pair.user.id, pair.session_id, None)
+    store.owned_projects[pair.user.id] = 1
+    with pytest.raises(errors.Conflict):
+        await accounts.delete_me(acc, pair.user.id, pair.session_id, PW)
+    store.owned_projects[pair.user.id] = 0
     await accounts.delete_me(acc, pair.user.id, pair.session_id, PW)
     with pytest.raises(errors.NotAuthenticated):
         await accounts.get_me(acc, pair.user.id)

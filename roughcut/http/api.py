@@ -8,13 +8,20 @@ import aiohttp_cors
 from aiohttp import web
 
 from roughcut.config import Settings
-from roughcut.http import auth_routes, me_routes, projects_routes
+from roughcut.http import auth_routes, invitation_routes, me_routes, memo_routes, projects_routes, sse_routes
 from roughcut.http.jsonutil import json_response
 from roughcut.http.openapi import build_spec
 from roughcut.http.routing import ApiRoutes
 
 MAX_BODY = 1024 * 1024  # JSON bodies; files go straight to object storage
-ROUTE_MODULES: tuple[ApiRoutes, ...] = (auth_routes.routes, me_routes.routes, projects_routes.routes)
+ROUTE_MODULES: tuple[ApiRoutes, ...] = (
+    auth_routes.routes,
+    me_routes.routes,
+    projects_routes.routes,
+    invitation_routes.routes,
+    memo_routes.routes,
+    sse_routes.routes,
+)
 
 
 def openapi_document() -> dict[str, Any]:

@@ -1,0 +1,7 @@
+"""REST: project memos and the calendar."""
+
+from __future__ import annotations
+
+from roughcut.http.routing import ApiRoutes
+
+routes = ApiRoutes()

@@ -75,3 +75,23 @@ async def signup(
 def auth(pair: dict[str, Any]) -> dict[str, str]:
     """Bearer header for a token pair."""
     return {"Authorization": f"Bearer {pair['access_token']}"}
+
+
+async def create_project(client: TestClient[Any, Any], pair: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """POST /projects as the owner of `pair`; returns the project detail."""
+    resp = await client.post("/api/v1/projects", json={"name": "Spring campaign", **fields}, headers=auth(pair))
+    assert resp.status == 201, await resp.text()
+    body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def join(client: TestClient[Any, Any], project_id: int, user_id: int, role: str = "member") -> None:
+    """Put a user in a project directly (the invitation flow is tested on its own)."""
+    from datetime import UTC, datetime
+
+    from roughcut import keys
+    from roughcut.domain.project_model import Role
+
+    async with client.app[keys.UOW]() as uow:
+        await uow.projects.add_member(project_id, user_id, Role(role), datetime.now(UTC))
+        await uow.commit()

@@ -12,7 +12,8 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    # Times inside JSON columns (event payloads) use the API's form: UTC with `Z`.
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC).decode()
 
 
 def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> AsyncEngine:

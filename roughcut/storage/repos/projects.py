@@ -24,6 +24,7 @@ from roughcut.domain.project_model import (
     StageName,
     StageStatus,
     UserRef,
+    current_stage,
 )
 from roughcut.storage import tables as t
 
@@ -102,7 +103,7 @@ class SqlProjects:
                     description=new.description,
                     color=new.color,
                     status=ProjectStatus.PLANNING.value,
-                    current_stage=new.stages[0].stage.value,
+                    current_stage=current_stage(new.stages).value,
                     created_at=now,
                     updated_at=now,
                 )

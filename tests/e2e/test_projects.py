@@ -1,0 +1,301 @@
+"""Projects over REST: create, read, update, schedule, list with filters and pages, members, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import event
+
+from roughcut import keys
+from tests.helpers import Mailbox, auth, create_project, join, signup
+
+STAGES = [
+    "basic_plan",
+    "storyboard",
+    "filming",
+    "video_edit",
+    "post_work",
+    "video_preview",
+    "confirmation",
+    "video_delivery",
+]
+
+
+@contextmanager
+def count_statements(client: TestClient[Any, Any]) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs inside the block."""
+    seen: list[str] = []
+    engine = client.app[keys.ENGINE].sync_engine
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+async def test_create_read_and_first_feedback_thread(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    owner = await signup(client, mailbox)
+    project = await create_project(
+        client,
+        owner,
+        manager="Kim",
+        consumer="ACME",
+        color="#ff8800",
+        stages=[
+            {
+                "stage": "filming",
+                "start_at": "2026-03-01T09:00:00Z",
+                "end_at": "2026-03-03T18:00:00Z",
+                "status": "in_progress",
+            }
+        ],
+    )
+    assert project["my_role"] == "owner"
+    assert project["owner"] == {"id": owner["user"]["id"], "nickname": "Tester"}
+    assert project["member_count"] == 1
+    assert project["status"] == "planning"
+    assert [s["stage"] for s in project["stages"]] == STAGES
+    filming = project["stages"][2]
+    assert filming == {
+        "stage": "filming",
+        "start_at": "2026-03-01T09:00:00Z",
+        "end_at": "2026-03-03T18:00:00Z",
+        "status": "in_progress",
+    }
+    assert project["invitations"] == []
+    events = await (await client.get(f"/api/v1/projects/{project['id']}/events", headers=auth(owner))).json()
+    assert [e["type"] for e in events["items"]] == ["feedback.created"]
+
+
+async def test_validation(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    owner = await signup(client, mailbox)
+    for body, field in [
+        ({"name": ""}, "name"),
+        ({"name": "x" * 101}, "name"),
+        ({}, "name"),
+        ({"name": "a", "color": "not a colour!"}, "color"),
+        (
+            {
+                "name": "a",
+                "stages": [{"stage": "filming", "start_at": "2026-03-02T00:00:00Z", "end_at": "2026-03-01T00:00:00Z"}],
+            },
+            "stages",
+        ),
+        ({"name": "a", "stages": [{"stage": "nope"}]}, "stages"),
+        ({"name": "a", "owner": 5}, "owner"),
+    ]:
+        resp = await client.post("/api/v1/projects", json=body, headers=auth(owner))
+        assert resp.status == 422, body
+        assert field in (await resp.json())["errors"], body
+
+
+async def test_patch_only_listed_fields(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    owner = await signup(client, mailbox)
+    p = await create_project(client, owner)
+    url = f"/api/v1/projects/{p['id']}"
+    resp = await client.patch(url, json={"name": " Renamed ", "status": "in_progress"}, headers=auth(owner))
+    assert resp.status == 200
+    body = await resp.json()
+    assert (body["name"], body["status"]) == ("Renamed", "in_progress")
+    for forbidden in (
+        {"owner": 1},
+        {"id": 99},
+        {"my_role": "member"},
+        {"current_stage": "filming"},
+        {"member_count": 5},
+        {"status": "archived"},
+    ):
+        resp = await client.patch(url, json=forbidden, headers=auth(owner))
+        assert resp.status == 422, forbidden
+    events = (await (await client.get(f"{url}/events", headers=auth(owner))).json())["items"]
+    assert events[-1]["type"] == "project.updated"
+    assert events[-1]["data"]["changes"] == {"name": "Renamed", "status": "in_progress"}
+
+
+async def test_stage_schedule_moves_the_current_stage(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    owner = await signup(client, mailbox)
+    p = await create_project(client, owner)
+    url = f"/api/v1/projects/{p['id']}/stages"
+    body = {"start_at": "2026-02-01T00:00:00Z", "end_at": "2026-02-02T00:00:00Z", "status": "done"}
+    resp = await client.put(f"{url}/basic_plan", json=body, headers=auth(owner))
+    assert resp.status == 200
+    assert (await resp.json())["current_stage"] == "storyboard"
+    bad = await client.put(f"{url}/storyboard", json={**body, "end_at": "2026-01-01T00:00:00Z"}, headers=auth(owner))
+    assert bad.status == 422
+    assert "end_at" in (await bad.json())["errors"]
+    assert (await client.put(f"{url}/editing", json=body, headers=auth(owner))).status == 404
+    events = (await (await client.get(f"/api/v1/projects/{p['id']}/events", headers=auth(owner))).json())["items"]
+    changed = [e for e in events if e["type"] == "stage.changed"]
+    assert len(changed) == 1
+    assert changed[0]["data"]["stage"] == "basic_plan"
+    assert changed[0]["data"]["current_stage"] == "storyboard"
+    assert changed[0]["actor"] == owner["user"]["id"]
+
+
+async def test_etag_and_metadata(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    owner = await signup(client, mailbox)
+    p = await create_project(client, owner, description="A spring ad")
+    url = f"/api/v1/projects/{p['id']}"
+    first = await client.get(url, headers=auth(owner))
+    tag = first.headers["ETag"]
+    assert (await client.get(url, headers={**auth(owner), "If-None-Match": tag})).status == 304
+    await client.patch(url, json={"color": "#000000"}, headers=auth(owner))
+    assert (await client.get(url, headers={**auth(owner), "If-None-Match": tag})).status == 200
+    meta = await (await client.get(f"{url}/metadata", headers=auth(owner))).json()
+    assert meta["title"] == "Spring campaign"
+    assert meta["description"] == "A spring ad"
+    assert meta["updated_at"].endswith("Z")
+
+
+async def test_list_filters_sort_and_pages(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    me = await signup(client, mailbox)
+    other = await signup(client, mailbox)
+    a = await create_project(client, me, name="Alpha Teaser", consumer="Blue Bank")
+    b = await create_project(
+        client,
+        me,
+        name="Beta launch",
+        manager="Park",
+        stages=[
+            {
+                "stage": "basic_plan",
+                "start_at": "2026-05-01T00:00:00Z",
+                "end_at": "2026-05-10T00:00:00Z",
+                "status": "done",
+            }
+        ],
+    )
+    c = await create_project(client, other, name="Gamma", consumer="blue sky")
+    await join(client, c["id"], me["user"]["id"], "manager")
+    await create_project(client, other, name="Hidden blue")  # not mine: never listed
+
+    async def names(query: str) -> list[str]:
+        resp = await client.get(f"/api/v1/projects?{query}", headers=auth(me))
+        assert resp.status == 200, await resp.text()
+        return [i["name"] for i in (await resp.json())["items"]]
+
+    assert await names("sort=name") == ["Alpha Teaser", "Beta launch", "Gamma"]
+    assert await names("sort=-name") == ["Gamma", "Beta launch", "Alpha Teaser"]
+    assert set(await names("q=BLUE")) == {"Alpha Teaser", "Gamma"}
+    assert await names("q=park") == ["Beta launch"]
+    assert await names("q=%25") == []  # a literal percent sign matches nothing here
+    assert await names("role=manager") == ["Gamma"]
+    assert set(await names("role=owner")) == {"Alpha Teaser", "Beta launch"}
+    assert await names("stage=storyboard") == ["Beta launch"]
+    assert await names("from=2026-05-09T00:00:00Z&to=2026-06-01T00:00:00Z") == ["Beta launch"]
+    assert await names("from=2026-05-11T00:00:00Z") == []
+    assert await names("sort=-created_at") == ["Gamma", "Beta launch", "Alpha Teaser"]
+    gamma = (await (await client.get("/api/v1/projects?role=manager", headers=auth(me))).json())["items"][0]
+    assert gamma["my_role"] == "manager"
+    assert gamma["member_count"] == 2
+    assert gamma["owner"]["id"] == other["user"]["id"]
+
+    seen: list[int] = []
+    url = "/api/v1/projects?limit=2&sort=-updated_at"
+    while url:
+        page = await (await client.get(url, headers=auth(me))).json()
+        seen += [i["id"] for i in page["items"]]
+        url = f"/api/v1/projects?limit=2&sort=-updated_at&cursor={page['next_cursor']}" if page["next_cursor"] else ""
+    assert sorted(seen) == sorted([a["id"], b["id"], c["id"]])
+    assert len(seen) == 3
+    for bad in (
+        "limit=0",
+        "limit=101",
+        "sort=owner",
+        "stage=nope",
+        "role=boss",
+        "cursor=%%%",
+        "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+    ):
+        resp = await client.get(f"/api/v1/projects?{bad}", headers=auth(me))
+        assert resp.status == 422, bad
+
+
+async def test_list_runs_a_constant_number_of_statements(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    me = await signup(client, mailbox)
+    extra = [await signup(client, mailbox) for _ in range(3)]
+    ids = [(await create_project(client, me, name=f"P{i}"))["id"] for i in range(6)]
+    for pid in ids[:3]:
+        for user in extra:
+            await join(client, pid, user["user"]["id"])
+    counts = []
+    for limit in (1, 3, 6):
+        with count_statements(client) as seen:
+            resp = await client.get(f"/api/v1/projects?limit={limit}", headers=auth(me))
+            assert len((await resp.json())["items"]) == limit
+        counts.append(len(seen))
+    assert counts == [2, 2, 2]
+
+
+async def test_members_roles_leave_and_transfer(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    owner, manager, member, outsider = [await signup(client, mailbox) for _ in range(4)]
+    p = await create_project(client, owner)
+    pid = p["id"]
+    await join(client, pid, manager["user"]["id"], "manager")
+    await join(client, pid, member["user"]["id"], "member")
+    members = f"/api/v1/projects/{pid}/members"
+
+    detail = await (await client.get(f"/api/v1/projects/{pid}", headers=auth(member))).json()
+    assert "invitations" not in detail  # plain members do not see invitations
+    assert {m["role"] for m in detail["members"]} == {"owner", "manager", "member"}
+
+    uid = member["user"]["id"]
+    assert (await client.patch(f"{members}/{uid}", json={"role": "manager"}, headers=auth(manager))).status == 403
+    resp = await client.patch(f"{members}/{uid}", json={"role": "owner"}, headers=auth(owner))
+    assert resp.status == 422
+    resp = await client.patch(f"{members}/{owner['user']['id']}", json={"role": "member"}, headers=auth(owner))
+    assert resp.status == 409
+    resp = await client.patch(f"{members}/{outsider['user']['id']}", json={"role": "member"}, headers=auth(owner))
+    assert resp.status == 404
+    resp = await client.delete(f"{members}/{manager['user']['id']}", headers=auth(member))
+    assert resp.status == 403
+    resp = await client.delete(f"{members}/{owner['user']['id']}", headers=auth(owner))
+    assert resp.status == 409  # the owner cannot leave
+
+    # The manager removes the member; the member is then out.
+    assert (await client.delete(f"{members}/{uid}", headers=auth(manager))).status == 204
+    assert (await client.get(f"/api/v1/projects/{pid}", headers=auth(member))).status == 404
+    # The manager leaves on their own.
+    assert (await client.delete(f"{members}/{manager['user']['id']}", headers=auth(manager))).status == 204
+
+    await join(client, pid, outsider["user"]["id"])
+    resp = await client.post(
+        f"/api/v1/projects/{pid}/transfer", json={"user_id": outsider["user"]["id"]}, headers=auth(owner)
+    )
+    assert resp.status == 200
+    roles = {m["user_id"]: m["role"] for m in (await resp.json())["items"]}
+    assert roles == {owner["user"]["id"]: "manager", outsider["user"]["id"]: "owner"}
+    assert (await client.delete(f"/api/v1/projects/{pid}", headers=auth(owner))).status == 403
+    types = [
+        e["type"]
+        for e in (await (await client.get(f"/api/v1/projects/{pid}/events?limit=500", headers=auth(outsider))).json())[
+            "items"
+        ]
+    ]
+    assert types.count("member.left") == 2
+    assert types[-2:] == ["member.role_changed", "member.role_changed"]
+
+
+async def test_delete_removes_everything_and_the_blobs(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    owner, member = await signup(client, mailbox), await signup(client, mailbox)
+    p = await create_project(client, owner)
+    pid = p["id"]
+    await join(client, pid, member["user"]["id"], "manager")
+    blobs = client.app[keys.BLOBS]
+    await blobs.put(f"projects/{pid}/files/cut-1.mp4", b"video")
+    await blobs.put(f"projects/{pid + 100000}/files/keep.mp4", b"other project")
+    assert (await client.delete(f"/api/v1/projects/{pid}", headers=auth(member))).status == 403
+    assert (await client.delete(f"/api/v1/projects/{pid}", headers=auth(owner))).status == 204
+    assert not await blobs.exists(f"projects/{pid}/files/cut-1.mp4")
+    assert await blobs.exists(f"projects/{pid + 100000}/files/keep.mp4")
+    assert await blobs.delete_prefix(f"projects/{pid}/") == 0  # idempotent
+    for user in (owner, member):
+        assert (await client.get(f"/api/v1/projects/{pid}", headers=auth(user))).status == 404
+    assert (await client.delete(f"/api/v1/projects/{pid}", headers=auth(owner))).status == 404

@@ -19,6 +19,7 @@ from roughcut.domain.projects import Projects
 from roughcut.http import middlewares
 from roughcut.http.api import create_api
 from roughcut.http.ops import add_ops_routes
+from roughcut.metrics import count_statements
 from roughcut.realtime.projects import ProjectsNamespace
 from roughcut.realtime.publisher import SocketPublisher
 from roughcut.realtime.root import RootNamespace
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> web.Application:
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         engine = make_engine(settings.db_url)
+        count_statements(engine)
         if settings.sqlite:
             await migrate.upgrade(engine)  # the embedded default migrates itself
         app[keys.ENGINE] = engine

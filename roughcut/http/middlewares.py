@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from roughcut.domain import errors
 from roughcut.http import problems
 from roughcut.logging import request_id
+from roughcut.metrics import HTTP_REQUESTS
 
 log = logging.getLogger("roughcut.http")
 access_log = logging.getLogger("roughcut.access")
@@ -43,12 +44,18 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         raise
     finally:
         if not request.path.startswith("/socket.io"):
+            elapsed = time.perf_counter() - started
             access_log.info(
                 "%s %s %s",
                 request.method,
                 _SECRET_PATH.sub(r"\1…", request.path),
                 status,
-                extra={"status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+                extra={"status": status, "duration_ms": round(elapsed * 1000, 2)},
+            )
+            # Label by route template, never by raw path: ids and tokens would explode the series.
+            resource = request.match_info.route.resource
+            HTTP_REQUESTS.labels(request.method, resource.canonical if resource else "unmatched", str(status)).observe(
+                elapsed
             )
         request_id.reset(token)
 

@@ -83,8 +83,14 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
     assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
     body = await (await client.get("/readyz")).json()
     assert body == {"status": "ok", "checks": {"database": "ok", "redis": "ok", "storage": "ok"}}
+    await client.get("/api/v1/projects/123", headers={"Authorization": "Bearer x"})
     metrics = await (await client.get("/metrics")).text()
     assert "python_info" in metrics
+    assert 'roughcut_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}' in metrics
+    # Labelled by the route template, not the raw path.
+    assert 'route="/api/v1/projects/{project_id}",status="401"' in metrics
+    assert "/projects/123" not in metrics
+    assert "roughcut_db_statements_total" in metrics
 
 
 async def test_readiness_reports_a_failed_dependency(make_client: Any) -> None:

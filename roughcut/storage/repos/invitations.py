@@ -6,9 +6,11 @@ from datetime import datetime
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from roughcut.domain import errors
 from roughcut.domain.project_model import Invitation, InvitationStatus, Role, UserRef
 from roughcut.storage import tables as t
 
@@ -52,23 +54,25 @@ class SqlInvitations:
         now: datetime,
         expires_at: datetime,
     ) -> Invitation:
-        new_id = (
-            await self._conn.execute(
-                insert(INV)
-                .values(
-                    project_id=project_id,
-                    email=email,
-                    role=role.value,
-                    message=message,
-                    token_hash=token_hash,
-                    inviter_id=inviter_id,
-                    created_at=now,
-                    expires_at=expires_at,
-                    status=PENDING,
-                )
-                .returning(INV.c.id)
+        q = (
+            insert(INV)
+            .values(
+                project_id=project_id,
+                email=email,
+                role=role.value,
+                message=message,
+                token_hash=token_hash,
+                inviter_id=inviter_id,
+                created_at=now,
+                expires_at=expires_at,
+                status=PENDING,
             )
-        ).scalar_one()
+            .returning(INV.c.id)
+        )
+        try:
+            new_id = (await self._conn.execute(q)).scalar_one()
+        except IntegrityError:  # a concurrent invitation of the same address won the pending slot
+            raise errors.Conflict("This address already has a pending invitation.") from None
         found = await self.get(new_id)
         assert found is not None
         return found

@@ -1,0 +1,124 @@
+"""Shared benchmark plumbing: a bench database, a server process pinned to a core, latency stats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from roughcut.storage import migrate
+from roughcut.storage.db import make_engine
+
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_HOST = os.environ.get("BENCH_PG_HOST", "postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+SERVER_CPU = 0
+CLIENT_CPU = 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+async def fresh_database(name: str) -> str:
+    """Drop and create `name`, migrate it, return its SQLAlchemy URL."""
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = f"postgresql+asyncpg://{PG_HOST}/{name}"
+    engine = make_engine(url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    return url
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def pin_to(cpu: int) -> None:
+    """Keep this process on one core (the other runs the server), where the OS allows it."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {cpu})
+
+
+@contextlib.asynccontextmanager
+async def server(env: dict[str, str], data_dir: Path) -> AsyncIterator[str]:
+    """Run `roughcut serve` pinned to SERVER_CPU until the block ends; yields its base URL."""
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", "DEMO_USER": "false", **env}
+    cmd = [sys.executable, "-m", "roughcut", "serve", "--port", str(port)]
+    if shutil.which("taskset"):
+        cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
+    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                try:
+                    async with http.get(f"{base}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server did not become ready")
+                await asyncio.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def metric(http: aiohttp.ClientSession, base: str, name: str) -> float:
+    """Sum of a Prometheus metric's samples."""
+    async with http.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
+
+
+def summarize(latencies: list[float], seconds: float, errors: int) -> dict[str, Any]:
+    """Requests/s and latency percentiles in milliseconds."""
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 2) if ordered else 0.0
+
+    return {
+        "requests": len(ordered),
+        "errors": errors,
+        "rps": round(len(ordered) / seconds, 1),
+        "p50_ms": round(statistics.median(ordered) * 1000, 2) if ordered else 0.0,
+        "p99_ms": pct(0.99),
+        "max_ms": round(ordered[-1] * 1000, 2) if ordered else 0.0,
+    }

@@ -1,0 +1,198 @@
+"""REST benchmark: 1,000 projects with 10 members each on PostgreSQL; GET /projects and GET /projects/{id}.
+
+    python -m bench.rest_projects [--concurrency 32] [--seconds 15] [--runs 3]
+
+Prints one JSON line per scenario and run: requests/s, p50/p99/max latency, SQL statements per request.
+The server runs pinned to core 0, this load generator on core 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import insert
+
+from bench.common import (
+    CLIENT_CPU,
+    REDIS_URL,
+    drop_database,
+    fresh_database,
+    metric,
+    pin_to,
+    server,
+    summarize,
+)
+from roughcut.config import Settings
+from roughcut.domain.project_model import STAGE_ORDER
+from roughcut.security.tokens import JwtTokens, load_keyring
+from roughcut.storage import tables as t
+from roughcut.storage.db import make_engine
+
+DB_NAME = "roughcut_bench_rest"
+PROJECTS, MEMBERS, USERS = 1000, 10, 2000
+WARMUP = 3.0
+
+
+async def seed(url: str) -> dict[int, list[int]]:
+    """Users, projects with eight stages, ten members each; returns each user's project ids."""
+    rng = random.Random(7)
+    now = datetime.now(UTC)
+    engine = make_engine(url)
+    mine: dict[int, list[int]] = {}
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(t.users),
+            [
+                {
+                    "id": i,
+                    "email": f"u{i}@bench.test",
+                    "nickname": f"User {i}",
+                    "login_method": "email",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(1, USERS + 1)
+            ],
+        )
+        await conn.execute(
+            insert(t.projects),
+            [
+                {
+                    "id": p,
+                    "name": f"Project {p} {rng.choice(['spring', 'summer', 'brand', 'launch'])}",
+                    "manager": f"Manager {p % 37}",
+                    "consumer": f"Client {p % 53}",
+                    "description": "",
+                    "color": "",
+                    "status": "in_progress",
+                    "current_stage": "filming",
+                    "created_at": now - timedelta(minutes=p),
+                    "updated_at": now - timedelta(minutes=p),
+                }
+                for p in range(1, PROJECTS + 1)
+            ],
+        )
+        await conn.execute(
+            insert(t.project_stages),
+            [
+                {
+                    "project_id": p,
+                    "stage": s.value,
+                    "position": i,
+                    "start_at": now + timedelta(days=i),
+                    "end_at": now + timedelta(days=i + 2),
+                    "status": "todo",
+                }
+                for p in range(1, PROJECTS + 1)
+                for i, s in enumerate(STAGE_ORDER)
+            ],
+        )
+        rows = []
+        for p in range(1, PROJECTS + 1):
+            people = rng.sample(range(1, USERS + 1), MEMBERS)
+            for n, user in enumerate(people):
+                rows.append(
+                    {"project_id": p, "user_id": user, "role": "owner" if n == 0 else "member", "joined_at": now}
+                )
+                mine.setdefault(user, []).append(p)
+        await conn.execute(insert(t.project_members), rows)
+        for table in ("users", "projects"):
+            await conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
+    await engine.dispose()
+    return mine
+
+
+async def load(
+    base: str, tokens: dict[int, str], mine: dict[int, list[int]], scenario: str, concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """Hit one endpoint from `concurrency` workers for `seconds` after a warm-up."""
+    rng = random.Random(1)
+    users = list(mine)
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(base, connector=connector) as http:
+
+        async def worker(until: float, record: bool) -> None:
+            nonlocal errors
+            while time.perf_counter() < until:
+                user = rng.choice(users)
+                path = "/api/v1/projects" if scenario == "list" else f"/api/v1/projects/{rng.choice(mine[user])}"
+                started = time.perf_counter()
+                async with http.get(path, headers={"Authorization": f"Bearer {tokens[user]}"}) as resp:
+                    await resp.read()
+                    ok = resp.status == 200
+                if record:
+                    if ok:
+                        latencies.append(time.perf_counter() - started)
+                    else:
+                        errors += 1
+
+        await asyncio.gather(*(worker(time.perf_counter() + WARMUP, False) for _ in range(concurrency)))
+        statements = await metric(http, base, "roughcut_db_statements_total")
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(started + seconds, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        statements = await metric(http, base, "roughcut_db_statements_total") - statements
+    result = summarize(latencies, elapsed, errors)
+    result["sql_per_request"] = round(statements / max(1, result["requests"] + errors), 2)
+    return {"scenario": scenario, "concurrency": concurrency, **result}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    pin_to(CLIENT_CPU)
+    url = await fresh_database(DB_NAME)
+    mine = await seed(url)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        ring = load_keyring(Settings(data_dir=data_dir))
+        issuer = JwtTokens(ring, "roughcut", "roughcut", 3600)
+        tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
+        env = {"DATABASE_URL": url, "REDIS_URL": REDIS_URL, "REDIS_PREFIX": "bench-rest"}
+        results = []
+        async with server(env, data_dir) as base:
+            for run in range(args.runs):
+                for scenario in ("list", "detail"):
+                    r = await load(base, tokens, mine, scenario, args.concurrency, args.seconds)
+                    r["run"] = run + 1
+                    results.append(r)
+                    print(json.dumps(r), flush=True)
+    await drop_database(DB_NAME)
+    for scenario in ("list", "detail"):
+        runs = [r for r in results if r["scenario"] == scenario]
+        print(
+            json.dumps(
+                {
+                    "scenario": scenario,
+                    "summary": "median of runs",
+                    "machine": f"{platform.machine()} {platform.python_version()}",
+                    "rps": statistics.median(r["rps"] for r in runs),
+                    "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+                    "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                    "sql_per_request": statistics.median(r["sql_per_request"] for r in runs),
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
@@ -95,3 +97,23 @@ async def join(client: TestClient[Any, Any], project_id: int, user_id: int, role
     async with client.app[keys.UOW]() as uow:
         await uow.projects.add_member(project_id, user_id, Role(role), datetime.now(UTC))
         await uow.commit()
+
+
+@contextmanager
+def count_statements(client: TestClient[Any, Any]) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs inside the block."""
+    from sqlalchemy import event
+
+    from roughcut import keys
+
+    seen: list[str] = []
+    engine = client.app[keys.ENGINE].sync_engine
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)

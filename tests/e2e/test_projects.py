@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import event
 
 from roughcut import keys
-from tests.helpers import Mailbox, auth, create_project, join, signup
+from tests.helpers import Mailbox, auth, count_statements, create_project, join, signup
 
 STAGES = [
     "basic_plan",
@@ -22,22 +19,6 @@ STAGES = [
     "confirmation",
     "video_delivery",
 ]
-
-
-@contextmanager
-def count_statements(client: TestClient[Any, Any]) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine runs inside the block."""
-    seen: list[str] = []
-    engine = client.app[keys.ENGINE].sync_engine
-
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", on_execute)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
 
 
 async def test_create_read_and_first_feedback_thread(client: TestClient[Any, Any], mailbox: Mailbox) -> None:

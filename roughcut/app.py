@@ -14,7 +14,7 @@ from roughcut import keys
 from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts, AuthPolicy
 from roughcut.domain.clock import SystemClock
-from roughcut.domain.ports import Mailer, UnitOfWorkFactory
+from roughcut.domain.ports import BlobStore, Mailer, UnitOfWorkFactory
 from roughcut.domain.projects import Projects
 from roughcut.http import middlewares
 from roughcut.http.api import create_api
@@ -30,10 +30,12 @@ from roughcut.security.social import SocialAuthenticator
 from roughcut.security.tokens import JwtTokens, load_keyring
 from roughcut.storage import migrate
 from roughcut.storage.blobs import LocalBlobStore
+from roughcut.storage.broker import Broker, LocalBroker, Notifier, RedisBroker
 from roughcut.storage.db import make_engine
 from roughcut.storage.mail import LogMailer, SmtpMailer
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
 from roughcut.storage.repos import projects as repo_projects
+from roughcut.storage.s3 import S3BlobStore
 from roughcut.storage.seed import seed_demo_user
 from roughcut.storage.uow import SqlUnitOfWork
 
@@ -62,8 +64,16 @@ def create_app(settings: Settings) -> web.Application:
     async def members_of(project_ids: list[int]) -> dict[int, list[int]]:
         return await repo_projects.members_of(app[keys.ENGINE], project_ids)
 
-    publisher = SocketPublisher(sio, members_of)
-    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    # Made here without I/O so the publisher can hold it; its Redis subscriber starts in `event_broker`.
+    notifier = Notifier()
+    app[keys.NOTIFIER] = notifier
+    broker: Broker = (
+        RedisBroker(settings.redis_url, settings.redis_prefix, notifier)
+        if settings.redis_url
+        else LocalBroker(notifier)
+    )
+    publisher = SocketPublisher(sio, members_of, broker)
+    blobs: BlobStore = S3BlobStore(settings) if settings.s3_bucket else LocalBlobStore(settings.data_dir / "blobs")
     app[keys.BLOBS] = blobs
     pepper = load_secret_key(settings)
     policy = AuthPolicy(
@@ -98,6 +108,15 @@ def create_app(settings: Settings) -> web.Application:
         if keys.REDIS in app:
             await app[keys.REDIS].aclose()
 
+    async def event_broker(_app: web.Application) -> AsyncIterator[None]:
+        await broker.start()
+        yield
+        await broker.stop()
+
+    async def end_streams(_app: web.Application) -> None:
+        # on_shutdown runs before aiohttp waits for open requests: SSE streams end instead of holding it up.
+        notifier.close()
+
     async def http_client(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         app[keys.HTTP] = session
@@ -125,7 +144,8 @@ def create_app(settings: Settings) -> web.Application:
             await seed_demo_user(app[keys.ACCOUNTS])
         yield
 
-    app.cleanup_ctx.extend([database, redis, http_client, use_cases])
+    app.cleanup_ctx.extend([database, redis, event_broker, http_client, use_cases])
+    app.on_shutdown.append(end_streams)
     app.add_subapp("/api/v1", create_api(settings))
     add_ops_routes(app)
     return app

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts
-from roughcut.domain.ports import UnitOfWorkFactory
+from roughcut.domain.ports import BlobStore, UnitOfWorkFactory
 from roughcut.domain.projects import Projects
 from roughcut.security.tokens import JwtTokens
-from roughcut.storage.blobs import LocalBlobStore
+from roughcut.storage.broker import Notifier
 from roughcut.storage.ratelimit import RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,4 +26,5 @@ ACCOUNTS = web.AppKey("accounts", Accounts)
 TOKENS = web.AppKey("tokens", JwtTokens)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")
 PROJECTS = web.AppKey("projects", Projects)
-BLOBS = web.AppKey("blobs", LocalBlobStore)
+BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
+NOTIFIER = web.AppKey("notifier", Notifier)

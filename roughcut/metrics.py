@@ -9,7 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 HTTP_REQUESTS = Histogram(
-    "roughcut_http_request_duration_seconds", "REST request duration by route and status",
+    "roughcut_http_request_duration_seconds",
+    "REST request duration by route and status",
     ["method", "route", "status"],
 )
 DB_STATEMENTS = Counter("roughcut_db_statements_total", "SQL statements sent to the database")

@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from aiosmtpd.controller import Controller
+from moto.server import ThreadedMotoServer
 
 from roughcut.app import create_app
 from roughcut.config import RateLimit, Secret, Settings
@@ -144,3 +145,15 @@ async def make_client(aiohttp_client: Any, pg_settings: Settings) -> AsyncIterat
 @pytest.fixture
 async def client(make_client: AppFactory) -> TestClient[Any, Any]:
     return await make_client()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto in server mode: a real HTTP S3 endpoint on a free port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

@@ -111,6 +111,11 @@ class Settings:
     rate_verify: RateLimit = RateLimit(20, 600)
     rate_refresh: RateLimit = RateLimit(60, 60)
     social: Mapping[str, SocialProvider] = field(default_factory=dict)
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: Secret = Secret("")
 
     @property
     def sqlite(self) -> bool:
@@ -171,6 +176,11 @@ class Settings:
             rate_verify=RateLimit.parse("RATE_VERIFY", e.get("RATE_VERIFY", "20/600")),
             rate_refresh=RateLimit.parse("RATE_REFRESH", e.get("RATE_REFRESH", "60/60")),
             social=_social(e),
+            s3_bucket=e.get("S3_BUCKET", ""),
+            s3_endpoint_url=_url(e, "S3_ENDPOINT_URL"),
+            s3_region=e.get("S3_REGION", "us-east-1"),
+            s3_access_key_id=e.get("S3_ACCESS_KEY_ID", ""),
+            s3_secret_access_key=Secret(e.get("S3_SECRET_ACCESS_KEY", "")),
         )
 
 
@@ -185,6 +195,13 @@ def _int(e: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int
     if not lo <= value <= hi:
         raise ConfigError(f"{name}: must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _url(e: Mapping[str, str], name: str) -> str:
+    raw = e.get(name, "")
+    if raw and urlsplit(raw).scheme not in {"http", "https"}:
+        raise ConfigError(f"{name}: expected an http(s) URL, got {raw!r}")
+    return raw
 
 
 def _bool(e: Mapping[str, str], name: str, default: bool) -> bool:

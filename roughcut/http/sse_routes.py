@@ -1,7 +1,163 @@
-"""REST: Server-Sent Events."""
+"""REST: Server-Sent Events — a project's durable event log as a live `text/event-stream`."""
 
 from __future__ import annotations
 
-from roughcut.http.routing import ApiRoutes
+import asyncio
+import re
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+
+from aiohttp import web
+from marshmallow import Schema, fields, validate
+
+from roughcut import keys
+from roughcut.domain import errors, projects
+from roughcut.domain.events import StoredEvent
+from roughcut.http.jsonutil import dumps
+from roughcut.http.middlewares import REQUEST_ID_HEADER
+from roughcut.http.routing import ApiRoutes, path_int, read_query
+from roughcut.http.security import authenticate
+from roughcut.logging import request_id
+from roughcut.storage.broker import Subscription
 
 routes = ApiRoutes()
+
+KEEPALIVE_SECONDS = 15.0  # a comment this often keeps proxies from closing a quiet stream (and re-reads the log)
+LIVENESS_SECONDS = 1.0  # how often a waiting stream checks its client, the token expiry and node shutdown
+RETRY_MS = 3000  # the reconnect delay EventSource is told to use
+WRITE_TIMEOUT_SECONDS = 10.0  # a client that cannot take a write this long is dropped (it resumes from the log)
+PAGE_SIZE = 100  # events read from the log per query
+LAST_EVENT_ID = "Last-Event-ID"
+KEEPALIVE = b": keepalive\n\n"
+STREAM_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
+
+
+class StreamQuery(Schema):
+    after = fields.Int(
+        validate=validate.Range(min=0),
+        metadata={"description": "Resume after this event id (the Last-Event-ID header wins when both are sent)."},
+    )
+
+
+def _resume_after(request: web.Request) -> int | None:
+    """Where to resume: Last-Event-ID (what EventSource sends on reconnect) before `?after=`; None for "now"."""
+    header = request.headers.get(LAST_EVENT_ID, "").strip()
+    if header:
+        if not _EVENT_ID.fullmatch(header):
+            raise errors.ValidationFailed(fields={LAST_EVENT_ID: ["Expected a non-negative integer event id."]})
+        return int(header)
+    after: int | None = read_query(request, StreamQuery).get("after")
+    return after
+
+
+def _frame(event: StoredEvent) -> bytes:
+    """One SSE message; orjson output is a single line, so one `data:` line carries it."""
+    return f"id: {event.id}\nevent: {event.type}\ndata: {dumps(event.as_dict())}\n\n".encode()
+
+
+def _disconnected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+@dataclass(slots=True)
+class _Stream:
+    """One open stream: sends what the log holds after `cursor`, then waits for news about the project."""
+
+    request: web.Request
+    response: web.StreamResponse
+    sub: Subscription
+    deps: projects.Projects
+    user_id: int
+    project_id: int
+    expires_at: int
+    cursor: int
+
+    async def run(self) -> None:
+        """Send and wait until the caller may no longer read, goes away, its token expires, or the node stops."""
+        await self._write(f"retry: {RETRY_MS}\n\n".encode())
+        while await self._send_new():
+            news = await self._idle()
+            if news is None:
+                return
+            if not news:
+                await self._write(KEEPALIVE)
+
+    async def _write(self, data: bytes) -> None:
+        """Write, or drop a client too slow to read it: its buffer must not grow without bound."""
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                await self.response.write(data)
+        except TimeoutError:
+            if self.request.transport is not None:
+                self.request.transport.abort()
+            raise ConnectionResetError("SSE client too slow; dropped") from None
+
+    async def _send_new(self) -> bool:
+        """Write every event after the cursor; False once the caller is no longer a member or the project is gone."""
+        while True:
+            try:  # one short transaction per page: no database connection is held while the stream waits
+                events, last = await projects.project_events(
+                    self.deps, self.user_id, self.project_id, self.cursor, PAGE_SIZE
+                )
+            except errors.NotFound:
+                return False
+            if events:
+                await self._write(b"".join(_frame(e) for e in events))
+                self.cursor = events[-1].id
+            if not events or self.cursor >= last:
+                return True
+
+    async def _idle(self) -> bool | None:
+        """Wait for news (True) or a quiet keepalive period (False); None when the stream must end."""
+        loop = asyncio.get_running_loop()
+        quiet_until = loop.time() + KEEPALIVE_SECONDS
+        while not (self.sub.closed or _disconnected(self.request) or time.time() >= self.expires_at):
+            left = quiet_until - loop.time()
+            if left <= 0:
+                return False
+            try:
+                async with asyncio.timeout(min(left, LIVENESS_SECONDS)):
+                    await self.sub.wait()
+            except TimeoutError:
+                continue
+            return True
+        return None
+
+
+@routes.route(
+    "GET",
+    "/projects/{project_id}/events/stream",
+    op="streamProjectEvents",
+    summary="Live project events as text/event-stream (SSE): `id:` is the event id, resume with Last-Event-ID",
+    tags=("projects",),
+    query=StreamQuery,
+    responses={200: None},
+    errors=(404,),
+)
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    claims = authenticate(request)
+    project_id = path_int(request, "project_id")
+    after = _resume_after(request)
+    deps = request.config_dict[keys.PROJECTS]
+    with request.config_dict[keys.NOTIFIER].listen(project_id) as sub:
+        # Listening starts before this first read, so nothing committed after it goes unnoticed. The read checks
+        # membership before the response starts (non-members get a 404 problem) and gives the log's last id.
+        _, last = await projects.project_events(deps, claims.user_id, project_id, after=0, limit=0)
+        response = web.StreamResponse(headers={**STREAM_HEADERS, REQUEST_ID_HEADER: request_id.get()})
+        await response.prepare(request)
+        stream = _Stream(
+            request=request,
+            response=response,
+            sub=sub,
+            deps=deps,
+            user_id=claims.user_id,
+            project_id=project_id,
+            expires_at=claims.expires_at,
+            cursor=last if after is None else after,
+        )
+        with suppress(ConnectionResetError):  # the client went away (or was dropped): nothing to report
+            await stream.run()
+    return response

@@ -8,19 +8,21 @@ import socketio
 
 from roughcut.domain.events import MEMBER_LEFT, PROJECT_DELETED, SESSION_REVOKED, USER_DELETED, StoredEvent
 from roughcut.realtime.rooms import PROJECTS_NAMESPACE, ROOT_NAMESPACE, member_room, session_room
+from roughcut.storage.broker import Broker, notice_of
 
 MembersOf = Callable[[list[int]], Awaitable[dict[int, list[int]]]]
 
 
 class SocketPublisher:
-    """The EventPublisher port: project events to their members' rooms, session ends to that session."""
+    """The EventPublisher port: project events to their members' rooms and the broker, session ends too."""
 
-    def __init__(self, sio: socketio.AsyncServer, members_of: MembersOf) -> None:
+    def __init__(self, sio: socketio.AsyncServer, members_of: MembersOf, broker: Broker | None = None) -> None:
         self._sio = sio
         self._members_of = members_of
+        self._broker = broker
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
-        """Emit each event in order; the Redis manager carries it to the other nodes."""
+        """Emit each event in order (the Redis manager carries it to the other nodes), then notify SSE streams."""
         lookup = sorted({e.project_id for e in events if e.project_id is not None and e.audience is None})
         members = await self._members_of(lookup) if lookup else {}
         for e in events:
@@ -31,6 +33,10 @@ class SocketPublisher:
             elif e.type == USER_DELETED:
                 for session_id in e.data.get("session_ids", []):
                     await self._session_ended(int(session_id), "account_deleted")
+        if self._broker is not None:
+            for e in events:
+                if e.project_id is not None:
+                    await self._broker.publish(notice_of(e))
 
     async def _project_event(self, e: StoredEvent, recipients: Sequence[int]) -> None:
         assert e.project_id is not None

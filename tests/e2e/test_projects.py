@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from roughcut import keys
+from roughcut.config import Secret
 from tests.helpers import Mailbox, auth, count_statements, create_project, join, signup
 
 STAGES = [
@@ -280,3 +282,21 @@ async def test_delete_removes_everything_and_the_blobs(client: TestClient[Any, A
     for user in (owner, member):
         assert (await client.get(f"/api/v1/projects/{pid}", headers=auth(user))).status == 404
     assert (await client.delete(f"/api/v1/projects/{pid}", headers=auth(owner))).status == 404
+
+
+async def test_delete_on_s3_removes_the_objects(make_client: Any, mailbox: Mailbox, s3_endpoint: str) -> None:
+    import boto3
+
+    bucket = f"rc-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    ).create_bucket(Bucket=bucket)
+    client = await make_client(
+        s3_bucket=bucket, s3_endpoint_url=s3_endpoint, s3_access_key_id="k", s3_secret_access_key=Secret("s")
+    )
+    assert (await (await client.get("/readyz")).json())["checks"]["storage"] == "ok"
+    owner = await signup(client, mailbox)
+    pid = (await create_project(client, owner))["id"]
+    await client.app[keys.BLOBS].put(f"projects/{pid}/files/a.mov", b"movie")
+    assert (await client.delete(f"/api/v1/projects/{pid}", headers=auth(owner))).status == 204
+    assert not await client.app[keys.BLOBS].exists(f"projects/{pid}/files/a.mov")

@@ -51,6 +51,8 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
         json_deserializer=orjson.loads,
         pool_size=10,
         max_overflow=20,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout. A dropped connection fails one call, and
+        # SQLAlchemy then invalidates the pool so the next calls reconnect.
+        pool_recycle=1800,
         connect_args=connect_args or {},
     )

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ColumnElement, Select
@@ -75,6 +75,27 @@ def _ordered(q: Select[Any], query: ProjectQuery) -> Select[Any]:
         else:
             q = q.where(or_(col > value, and_(col == value, P.c.id > last_id)))
     return q.order_by(col.desc(), P.c.id.desc()) if desc else q.order_by(col, P.c.id)
+
+
+def _list_base() -> Select[Any]:
+    count = select(func.count()).select_from(M).where(M.c.project_id == P.c.id).scalar_subquery()
+    return (
+        select(
+            P,
+            _MINE.c.role.label("my_role"),
+            U.c.id.label("owner_id"),
+            U.c.nickname.label("owner_nickname"),
+            count.label("member_count"),
+        )
+        .join(_MINE, and_(_MINE.c.project_id == P.c.id, _MINE.c.user_id == bindparam("me")))
+        .join(_OWNER, and_(_OWNER.c.project_id == P.c.id, _OWNER.c.role == Role.OWNER.value))
+        .join(U, U.c.id == _OWNER.c.user_id)
+    )
+
+
+# Built once: composing aliases and subqueries per call costs more than running the query.
+_MINE, _OWNER = M.alias("mine"), M.alias("owner")
+_LIST_BASE = _list_base()
 
 
 class SqlProjects:
@@ -159,26 +180,13 @@ class SqlProjects:
         await self._conn.execute(delete(P).where(P.c.id == project_id))
 
     async def list_for(self, user_id: int, query: ProjectQuery) -> list[ProjectSummary]:
-        mine, owner = M.alias("mine"), M.alias("owner")
-        count = select(func.count()).select_from(M).where(M.c.project_id == P.c.id).scalar_subquery()
-        q = (
-            select(
-                P,
-                mine.c.role.label("my_role"),
-                U.c.id.label("owner_id"),
-                U.c.nickname.label("owner_nickname"),
-                count.label("member_count"),
-            )
-            .join(mine, and_(mine.c.project_id == P.c.id, mine.c.user_id == user_id))
-            .join(owner, and_(owner.c.project_id == P.c.id, owner.c.role == Role.OWNER.value))
-            .join(U, U.c.id == owner.c.user_id)
-        )
+        q = _LIST_BASE
         if query.q:
             q = q.where(search_text().like(_like(query.q), escape="\\"))
         if query.stage is not None:
             q = q.where(P.c.current_stage == query.stage.value)
         if query.role is not None:
-            q = q.where(mine.c.role == query.role.value)
+            q = q.where(_MINE.c.role == query.role.value)
         if query.start is not None or query.end is not None:
             overlap = [S.c.project_id == P.c.id]
             if query.end is not None:
@@ -186,7 +194,8 @@ class SqlProjects:
             if query.start is not None:
                 overlap.append(S.c.end_at >= query.start)
             q = q.where(exists(select(S.c.project_id).where(*overlap)))
-        rows = list((await self._conn.execute(_ordered(q, query).limit(query.limit))).mappings())
+        stmt = _ordered(q, query).limit(query.limit)
+        rows = list((await self._conn.execute(stmt, {"me": user_id})).mappings())
         stages = await self._stages([r["id"] for r in rows])
         return [
             ProjectSummary(

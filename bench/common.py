@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,21 @@ def pin_to(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    base: str
+    pid: int
+
+
 @contextlib.asynccontextmanager
-async def server(env: dict[str, str], data_dir: Path) -> AsyncIterator[str]:
-    """Run `roughcut serve` pinned to SERVER_CPU until the block ends; yields its base URL."""
+async def server(env: dict[str, str], data_dir: Path) -> AsyncIterator[Server]:
+    """Run `roughcut serve` pinned to SERVER_CPU until the block ends."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", "DEMO_USER": "false", **env}
@@ -90,7 +103,7 @@ async def server(env: dict[str, str], data_dir: Path) -> AsyncIterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not become ready")
                 await asyncio.sleep(0.2)
-        yield base
+        yield Server(base, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

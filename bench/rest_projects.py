@@ -26,6 +26,8 @@ from sqlalchemy import insert
 from bench.common import (
     CLIENT_CPU,
     REDIS_URL,
+    Server,
+    cpu_seconds,
     drop_database,
     fresh_database,
     metric,
@@ -116,7 +118,7 @@ async def seed(url: str) -> dict[int, list[int]]:
 
 
 async def load(
-    base: str, tokens: dict[int, str], mine: dict[int, list[int]], scenario: str, concurrency: int, seconds: float
+    srv: Server, tokens: dict[int, str], mine: dict[int, list[int]], scenario: str, concurrency: int, seconds: float
 ) -> dict[str, Any]:
     """Hit one endpoint from `concurrency` workers for `seconds` after a warm-up."""
     rng = random.Random(1)
@@ -124,6 +126,7 @@ async def load(
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
+    base = srv.base
     async with aiohttp.ClientSession(base, connector=connector) as http:
 
         async def worker(until: float, record: bool) -> None:
@@ -143,12 +146,16 @@ async def load(
 
         await asyncio.gather(*(worker(time.perf_counter() + WARMUP, False) for _ in range(concurrency)))
         statements = await metric(http, base, "roughcut_db_statements_total")
+        cpu = cpu_seconds(srv.pid)
         started = time.perf_counter()
         await asyncio.gather(*(worker(started + seconds, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(srv.pid) - cpu
         statements = await metric(http, base, "roughcut_db_statements_total") - statements
     result = summarize(latencies, elapsed, errors)
     result["sql_per_request"] = round(statements / max(1, result["requests"] + errors), 2)
+    result["server_cpu_ms_per_request"] = round(cpu * 1000 / max(1, result["requests"] + errors), 3)
+    result["server_cpu_util"] = round(cpu / elapsed, 2)
     return {"scenario": scenario, "concurrency": concurrency, **result}
 
 
@@ -168,10 +175,10 @@ async def main() -> None:
         tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
         env = {"DATABASE_URL": url, "REDIS_URL": REDIS_URL, "REDIS_PREFIX": "bench-rest"}
         results = []
-        async with server(env, data_dir) as base:
+        async with server(env, data_dir) as srv:
             for run in range(args.runs):
                 for scenario in ("list", "detail"):
-                    r = await load(base, tokens, mine, scenario, args.concurrency, args.seconds)
+                    r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds)
                     r["run"] = run + 1
                     results.append(r)
                     print(json.dumps(r), flush=True)
@@ -188,6 +195,8 @@ async def main() -> None:
                     "p50_ms": statistics.median(r["p50_ms"] for r in runs),
                     "p99_ms": statistics.median(r["p99_ms"] for r in runs),
                     "sql_per_request": statistics.median(r["sql_per_request"] for r in runs),
+                    "server_cpu_ms_per_request": statistics.median(r["server_cpu_ms_per_request"] for r in runs),
+                    "server_cpu_util": statistics.median(r["server_cpu_util"] for r in runs),
                 }
             ),
             flush=True,

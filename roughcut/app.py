@@ -83,7 +83,7 @@ def create_app(settings: Settings) -> web.Application:
     )
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        engine = make_engine(settings.db_url)
+        engine = make_engine(settings.db_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
         count_statements(engine)
         if settings.sqlite:
             await migrate.upgrade(engine)  # the embedded default migrates itself

@@ -111,6 +111,8 @@ class Settings:
     rate_verify: RateLimit = RateLimit(20, 600)
     rate_refresh: RateLimit = RateLimit(60, 60)
     social: Mapping[str, SocialProvider] = field(default_factory=dict)
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
@@ -176,6 +178,8 @@ class Settings:
             rate_verify=RateLimit.parse("RATE_VERIFY", e.get("RATE_VERIFY", "20/600")),
             rate_refresh=RateLimit.parse("RATE_REFRESH", e.get("RATE_REFRESH", "60/60")),
             social=_social(e),
+            db_pool_size=_int(e, "DB_POOL_SIZE", 20, 1, 500),
+            db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 10, 0, 500),
             s3_bucket=e.get("S3_BUCKET", ""),
             s3_endpoint_url=_url(e, "S3_ENDPOINT_URL"),
             s3_region=e.get("S3_REGION", "us-east-1"),

@@ -16,12 +16,13 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC).decode()
 
 
-def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 20, max_overflow: int = 10, connect_args: dict[str, Any] | None = None
+) -> AsyncEngine:
     """Build the engine with the right pool and per-connection settings for the backend."""
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
-            echo=echo,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, **(connect_args or {})},
@@ -46,11 +47,12 @@ def make_engine(url: str, *, echo: bool = False, connect_args: dict[str, Any] | 
         return engine
     return create_async_engine(
         url,
-        echo=echo,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
-        pool_size=10,
-        max_overflow=20,
+        # Connections past pool_size are closed when returned; churning them costs a connect each
+        # (TCP, auth, cold prepared-statement cache), so the pool holds what the node normally uses.
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         # No pre-ping: it costs a round trip per checkout. A dropped connection fails one call, and
         # SQLAlchemy then invalidates the pool so the next calls reconnect.
         pool_recycle=1800,

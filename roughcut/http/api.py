@@ -8,7 +8,16 @@ import aiohttp_cors
 from aiohttp import web
 
 from roughcut.config import Settings
-from roughcut.http import auth_routes, invitation_routes, me_routes, memo_routes, projects_routes, sse_routes
+from roughcut.http import (
+    auth_routes,
+    chat_routes,
+    feedback_routes,
+    invitation_routes,
+    me_routes,
+    memo_routes,
+    projects_routes,
+    sse_routes,
+)
 from roughcut.http.jsonutil import json_response
 from roughcut.http.openapi import build_spec
 from roughcut.http.routing import ApiRoutes
@@ -21,6 +30,8 @@ ROUTE_MODULES: tuple[ApiRoutes, ...] = (
     invitation_routes.routes,
     memo_routes.routes,
     sse_routes.routes,
+    feedback_routes.routes,
+    chat_routes.routes,
 )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -21,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
+    false,
     text,
 )
 
@@ -243,4 +246,69 @@ feedback_threads = Table(
     Column("created_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # The chat's sequence counter: incremented in the transaction that stores messages (gap-free).
+    Column("last_seq", BigInteger, nullable=False, server_default="0"),
+)
+
+feedback_versions = Table(
+    "feedback_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("feedback_id", Id, ForeignKey("feedback_threads.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("blob_key", String(512)),
+    Column("duration_ms", BigInteger),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("status", String(16), nullable=False, server_default="processing"),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("feedback_id", "number"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("feedback_id", Id, ForeignKey("feedback_threads.id", ondelete="CASCADE"), nullable=False),
+    Column("version_id", Id, ForeignKey("feedback_versions.id", ondelete="SET NULL")),
+    Column("parent_id", Id, ForeignKey("comments.id", ondelete="CASCADE")),
+    # Kept for edit rights even when anonymous; never shown to anyone but the author then.
+    Column("author_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("anonymous", Boolean, nullable=False, server_default=false()),
+    Column("text", Text, nullable=False),
+    Column("at_ms", BigInteger),
+    Column("until_ms", BigInteger),
+    Column("title", String(200), nullable=False, server_default=""),
+    Column("section", String(200), nullable=False, server_default=""),
+    Column("annotation", JSON),
+    Column("resolved_at", UtcDateTime),
+    Column("resolved_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_comments_feedback_position", "feedback_id", "at_ms", "created_at", "id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("feedback_id", Id, ForeignKey("feedback_threads.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("author_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("client_id", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("feedback_id", "seq"),
+    # A retried send (same author, same client_id) finds the first message instead of storing again.
+    Index("uq_messages_client", "feedback_id", "author_id", "client_id", unique=True),
+)
+
+chat_reads = Table(
+    "chat_reads",
+    metadata,
+    Column("feedback_id", Id, ForeignKey("feedback_threads.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("read_seq", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("feedback_id", "user_id"),
 )

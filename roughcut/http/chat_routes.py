@@ -1,0 +1,7 @@
+"""REST: chat history."""
+
+from __future__ import annotations
+
+from roughcut.http.routing import ApiRoutes
+
+routes = ApiRoutes()

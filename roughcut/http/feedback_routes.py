@@ -1,0 +1,7 @@
+"""REST: feedback threads and time-coded comments."""
+
+from __future__ import annotations
+
+from roughcut.http.routing import ApiRoutes
+
+routes = ApiRoutes()

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from roughcut import keys
 from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts, AuthPolicy
+from roughcut.domain.chat import Chat
 from roughcut.domain.clock import SystemClock
 from roughcut.domain.ports import BlobStore, Mailer, UnitOfWorkFactory
 from roughcut.domain.projects import Projects
@@ -20,6 +21,7 @@ from roughcut.http import middlewares
 from roughcut.http.api import create_api
 from roughcut.http.ops import add_ops_routes
 from roughcut.metrics import count_statements
+from roughcut.realtime.chat import ChatNamespace, ChatPublisher, SendBudget
 from roughcut.realtime.projects import ProjectsNamespace
 from roughcut.realtime.publisher import SocketPublisher
 from roughcut.realtime.root import RootNamespace
@@ -35,6 +37,7 @@ from roughcut.storage.db import make_engine
 from roughcut.storage.mail import LogMailer, SmtpMailer
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
 from roughcut.storage.repos import projects as repo_projects
+from roughcut.storage.repos.chat import GroupCommitWriter, SqlChatStore, threads_of
 from roughcut.storage.s3 import S3BlobStore
 from roughcut.storage.seed import seed_demo_user
 from roughcut.storage.uow import SqlUnitOfWork
@@ -72,7 +75,11 @@ def create_app(settings: Settings) -> web.Application:
         if settings.redis_url
         else LocalBroker(notifier)
     )
-    publisher = SocketPublisher(sio, members_of, broker)
+
+    async def project_threads(project_id: int) -> list[int]:
+        return await threads_of(app[keys.ENGINE], project_id)
+
+    publisher = SocketPublisher(sio, members_of, project_threads, broker)
     blobs: BlobStore = S3BlobStore(settings) if settings.s3_bucket else LocalBlobStore(settings.data_dir / "blobs")
     app[keys.BLOBS] = blobs
     pepper = load_secret_key(settings)
@@ -108,6 +115,16 @@ def create_app(settings: Settings) -> web.Application:
         if keys.REDIS in app:
             await app[keys.REDIS].aclose()
 
+    chat_publisher = ChatPublisher(sio)
+
+    async def chat_writer(app: web.Application) -> AsyncIterator[None]:
+        store = SqlChatStore(app[keys.ENGINE])
+        writer = GroupCommitWriter(app[keys.ENGINE], chat_publisher.publish, store)
+        await writer.start()
+        app[keys.CHAT] = Chat(writer=writer, store=store, clock=SystemClock())
+        yield
+        await writer.stop()  # stores what is queued before the engine closes
+
     async def event_broker(_app: web.Application) -> AsyncIterator[None]:
         await broker.start()
         yield
@@ -140,11 +157,13 @@ def create_app(settings: Settings) -> web.Application:
         )
         # Registered here because the namespace needs the use cases; no socket connects before startup ends.
         sio.register_namespace(ProjectsNamespace(tokens, app[keys.PROJECTS]))
+        budget = SendBudget(settings.chat_send_burst, settings.chat_send_rate)
+        sio.register_namespace(ChatNamespace(tokens, app[keys.CHAT], budget, settings.chat_typing_ttl))
         if settings.demo_user:
             await seed_demo_user(app[keys.ACCOUNTS])
         yield
 
-    app.cleanup_ctx.extend([database, redis, event_broker, http_client, use_cases])
+    app.cleanup_ctx.extend([database, redis, event_broker, http_client, chat_writer, use_cases])
     app.on_shutdown.append(end_streams)
     app.add_subapp("/api/v1", create_api(settings))
     add_ops_routes(app)

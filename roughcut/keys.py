@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts
+from roughcut.domain.chat import Chat
 from roughcut.domain.ports import BlobStore, UnitOfWorkFactory
 from roughcut.domain.projects import Projects
 from roughcut.security.tokens import JwtTokens
@@ -28,3 +29,4 @@ LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")
 PROJECTS = web.AppKey("projects", Projects)
 BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
 NOTIFIER = web.AppKey("notifier", Notifier)
+CHAT = web.AppKey("chat", Chat)

@@ -111,6 +111,9 @@ class Settings:
     rate_verify: RateLimit = RateLimit(20, 600)
     rate_refresh: RateLimit = RateLimit(60, 60)
     social: Mapping[str, SocialProvider] = field(default_factory=dict)
+    chat_send_burst: int = 20
+    chat_send_rate: int = 10
+    chat_typing_ttl: float = 6.0
     db_pool_size: int = 20
     db_max_overflow: int = 10
     s3_bucket: str = ""
@@ -178,6 +181,9 @@ class Settings:
             rate_verify=RateLimit.parse("RATE_VERIFY", e.get("RATE_VERIFY", "20/600")),
             rate_refresh=RateLimit.parse("RATE_REFRESH", e.get("RATE_REFRESH", "60/60")),
             social=_social(e),
+            chat_send_burst=_int(e, "CHAT_SEND_BURST", 20, 1, 10_000),
+            chat_send_rate=_int(e, "CHAT_SEND_RATE", 10, 1, 10_000),
+            chat_typing_ttl=float(_int(e, "CHAT_TYPING_TTL", 6, 1, 60)),
             db_pool_size=_int(e, "DB_POOL_SIZE", 20, 1, 500),
             db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 10, 0, 500),
             s3_bucket=e.get("S3_BUCKET", ""),

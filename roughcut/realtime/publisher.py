@@ -7,18 +7,29 @@ from collections.abc import Awaitable, Callable, Sequence
 import socketio
 
 from roughcut.domain.events import MEMBER_LEFT, PROJECT_DELETED, SESSION_REVOKED, USER_DELETED, StoredEvent
-from roughcut.realtime.rooms import PROJECTS_NAMESPACE, ROOT_NAMESPACE, member_room, session_room
+from roughcut.realtime.rooms import (
+    CHAT_NAMESPACE,
+    PROJECTS_NAMESPACE,
+    ROOT_NAMESPACE,
+    chat_room,
+    member_room,
+    session_room,
+)
 from roughcut.storage.broker import Broker, notice_of
 
 MembersOf = Callable[[list[int]], Awaitable[dict[int, list[int]]]]
+ThreadsOf = Callable[[int], Awaitable[list[int]]]
 
 
 class SocketPublisher:
     """The EventPublisher port: project events to their members' rooms and the broker, session ends too."""
 
-    def __init__(self, sio: socketio.AsyncServer, members_of: MembersOf, broker: Broker | None = None) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, members_of: MembersOf, threads_of: ThreadsOf, broker: Broker | None = None
+    ) -> None:
         self._sio = sio
         self._members_of = members_of
+        self._threads_of = threads_of
         self._broker = broker
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
@@ -45,7 +56,12 @@ class SocketPublisher:
             await self._sio.emit("event", e.as_dict(), to=rooms, namespace=PROJECTS_NAMESPACE)
         # Closing goes through the same Redis channel after the emit, so every node drops the room in order.
         if e.type == MEMBER_LEFT:
-            await self._sio.close_room(member_room(e.project_id, int(e.data["user_id"])), PROJECTS_NAMESPACE)
+            gone = int(e.data["user_id"])
+            await self._sio.close_room(member_room(e.project_id, gone), PROJECTS_NAMESPACE)
+            # Chat messages already skip them (recipients come from the storing transaction); this
+            # also drops their sockets from the chat rooms on every node.
+            for fid in await self._threads_of(e.project_id):
+                await self._sio.close_room(chat_room(fid, gone), CHAT_NAMESPACE)
         elif e.type == PROJECT_DELETED:
             for room in rooms:
                 await self._sio.close_room(room, PROJECTS_NAMESPACE)

@@ -23,3 +23,11 @@ def member_room(project_id: int, user_id: int) -> str:
     receiving at once, and the room is closed on every node.
     """
     return f"project:{project_id}:user:{user_id}"
+
+
+CHAT_NAMESPACE = "/chat"
+
+
+def chat_room(feedback_id: int, user_id: int) -> str:
+    """One member's sockets in one thread's chat; messages go to the rooms of the thread's members."""
+    return f"chat:{feedback_id}:user:{user_id}"

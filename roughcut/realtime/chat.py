@@ -1,0 +1,183 @@
+"""`/chat`: one room per feedback thread; join with replay, send (stored first), typing, read markers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import socketio
+from marshmallow import Schema, fields, validate
+
+from roughcut.domain import chat, errors
+from roughcut.domain.chat import Delivery
+from roughcut.domain.ports import TokenIssuer
+from roughcut.realtime.base import AuthNamespace
+from roughcut.realtime.envelope import event
+from roughcut.realtime.rooms import CHAT_NAMESPACE, chat_room
+
+log = logging.getLogger(__name__)
+
+
+class JoinSchema(Schema):
+    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    after_seq = fields.Int(strict=True, validate=validate.Range(min=0))
+
+
+class LeaveSchema(Schema):
+    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class SendSchema(Schema):
+    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    client_id = fields.UUID(required=True)
+    text = fields.Str(required=True, validate=validate.Length(1, chat.TEXT_MAX))
+
+
+class TypingSchema(Schema):
+    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    typing = fields.Bool(required=True, truthy={True}, falsy={False})
+
+
+class ReadSchema(Schema):
+    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    seq = fields.Int(required=True, strict=True, validate=validate.Range(min=0))
+
+
+class SendBudget:
+    """A token bucket per socket: `burst` sends at once, refilled at `rate` per second."""
+
+    def __init__(self, burst: int, rate: float) -> None:
+        self.burst, self.rate = burst, rate
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, sid: str) -> float:
+        """Spend one send; returns 0, or the seconds to wait when the budget is empty."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(sid, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[sid] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self._buckets[sid] = (tokens - 1, now)
+        return 0.0
+
+    def forget(self, sid: str) -> None:
+        self._buckets.pop(sid, None)
+
+
+class ChatPublisher:
+    """Emits stored messages to the rooms of the members the storing transaction saw."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        """Emit in seq order (the writer calls this after commit, before any sender is answered)."""
+        for d in deliveries:
+            rooms = [chat_room(d.message.feedback_id, uid) for uid in d.recipients]
+            await self._sio.emit("message", d.message.wire(), to=rooms, namespace=CHAT_NAMESPACE)
+
+
+class ChatNamespace(AuthNamespace):
+    """Members join a thread's room; every event answers through the one ack envelope."""
+
+    def __init__(self, tokens: TokenIssuer, deps: chat.Chat, budget: SendBudget, typing_ttl: float) -> None:
+        super().__init__(CHAT_NAMESPACE, tokens)
+        self.deps = deps
+        self.budget = budget
+        self.typing_ttl = typing_ttl  # a typing notice without a stop expires by itself after this long
+        self._typing: dict[tuple[str, int], asyncio.TimerHandle] = {}
+
+    @event(JoinSchema)
+    async def on_join(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Enter the room, then read what was missed: nothing committed in between is lost."""
+        user_id, _ = await self.caller(sid)
+        fid = data["feedback_id"]
+        room = chat_room(fid, user_id)
+        await self.enter_room(sid, room)
+        try:
+            joined = await chat.join(self.deps, user_id, fid, data.get("after_seq"))
+        except errors.DomainError:
+            await self.leave_room(sid, room)
+            raise
+        return {
+            "feedback_id": fid,
+            "last_seq": joined.last_seq,
+            "read_seq": joined.read_seq,
+            "missed": [m.wire() for m in joined.missed],
+            "truncated": joined.truncated,
+        }
+
+    @event(LeaveSchema)
+    async def on_leave(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Stop receiving the thread's messages."""
+        user_id, _ = await self.caller(sid)
+        await self._stop_typing(sid, user_id, data["feedback_id"])
+        await self.leave_room(sid, chat_room(data["feedback_id"], user_id))
+        return {}
+
+    @event(SendSchema)
+    async def on_send(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Store the message (idempotent per client_id), then answer with the stored message."""
+        user_id, _ = await self.caller(sid)
+        wait = self.budget.take(sid)
+        if wait:
+            raise errors.RateLimited(max(1, round(wait + 0.5)), "Sending too fast.")
+        delivery = await chat.send(self.deps, user_id, data["feedback_id"], str(data["client_id"]), data["text"])
+        return {"message": delivery.message.wire(), "duplicate": delivery.duplicate}
+
+    @event(TypingSchema)
+    async def on_typing(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Tell the room; a start without a stop expires after `typing_ttl` seconds."""
+        user_id, _ = await self.caller(sid)
+        fid = data["feedback_id"]
+        if not data["typing"]:
+            await self._stop_typing(sid, user_id, fid)
+            return {}
+        audience = await chat.typing_audience(self.deps, user_id, fid)
+        old = self._typing.pop((sid, fid), None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._typing[(sid, fid)] = loop.call_later(
+            self.typing_ttl, lambda: loop.create_task(self._stop_typing(sid, user_id, fid))
+        )
+        await self._typing_emit(audience, fid, user_id, True, sid)
+        return {}
+
+    async def _stop_typing(self, sid: str, user_id: int, fid: int) -> None:
+        handle = self._typing.pop((sid, fid), None)
+        if handle is None:
+            return
+        handle.cancel()
+        try:
+            audience = await self.deps.store.members(fid)
+            await self._typing_emit(audience, fid, user_id, False, sid)
+        except Exception:
+            log.exception("typing stop failed", extra={"feedback_id": fid})
+
+    async def _typing_emit(self, audience: Sequence[int], fid: int, user_id: int, typing: bool, sid: str) -> None:
+        rooms = [chat_room(fid, uid) for uid in audience]
+        payload = {"feedback_id": fid, "user_id": user_id, "typing": typing}
+        await self.emit("typing", payload, to=rooms, skip_sid=sid)
+
+    @event(ReadSchema)
+    async def on_read(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Store the caller's read marker (it only moves forward) and tell the room."""
+        user_id, _ = await self.caller(sid)
+        fid = data["feedback_id"]
+        seq, audience = await chat.mark_read(self.deps, user_id, fid, data["seq"])
+        rooms = [chat_room(fid, uid) for uid in audience]
+        await self.emit("read", {"feedback_id": fid, "user_id": user_id, "seq": seq}, to=rooms)
+        return {"read_seq": seq}
+
+    async def disconnected(self, sid: str) -> None:
+        """Drop the socket's budget and end its typing notices."""
+        self.budget.forget(sid)
+        session = await self.get_session(sid) if self._typing else None
+        for tsid, fid in [k for k in self._typing if k[0] == sid]:
+            if session is not None:
+                await self._stop_typing(tsid, int(session["user_id"]), fid)

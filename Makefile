@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+JS_DIR := tests/js
+JS_STAMP := $(JS_DIR)/node_modules/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 ARGS   ?=
@@ -24,7 +26,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/roughcut serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+# socket.io-client for the JS client test (tests/js), reinstalled only when its lockfile changes.
+$(JS_STAMP): $(JS_DIR)/package-lock.json
+	npm ci --prefix $(JS_DIR) --no-audit --no-fund
+	touch $@
+
+test: $(STAMP) $(JS_STAMP)
 	$(BIN)/pytest -q $(ARGS)
 
 lint: $(STAMP)

@@ -10,6 +10,7 @@ from engineio.async_drivers.aiohttp import WebSocket as EngineWebSocket
 
 from roughcut.config import Settings
 from roughcut.http.jsonutil import SocketJson
+from roughcut.realtime.fanout import LocalManager, RedisManager
 
 MAX_MESSAGE = 64 * 1024  # largest client packet; chat text is capped far below this
 PING_INTERVAL = 25
@@ -33,9 +34,11 @@ def _websocket_class(compress: bool) -> type[EngineWebSocket]:
 
 def create_sio(settings: Settings) -> socketio.AsyncServer:
     """Build the one AsyncServer of this node."""
-    manager = None
-    if settings.redis_url:
-        manager = socketio.AsyncRedisManager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
+    manager: socketio.AsyncManager = (
+        RedisManager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
+        if settings.redis_url
+        else LocalManager()
+    )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,

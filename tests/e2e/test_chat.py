@@ -238,3 +238,18 @@ async def test_history_pages(client: TestClient[Any, Any], mailbox: Mailbox, que
     expected = {"after_seq=2&limit=2": [3, 4], "before_seq=4&limit=2": [2, 3], "limit=2": [4, 5]}[query]
     assert [m["seq"] for m in page["items"]] == expected
     assert (page["first_seq"], page["last_seq"]) == (expected[0], expected[-1])
+
+
+async def test_chat_on_the_embedded_default(make_client: Any, sqlite_settings: Any, mailbox: Mailbox) -> None:
+    client = await make_client(sqlite_settings)
+    _pid, fid, people = await _room(client, mailbox, members=3)
+    clients = [await ChatClient().connect(client, p["access_token"]) for p in people]
+    try:
+        for c in clients:
+            await c.join(fid)
+        acks = await asyncio.gather(*(c.send(fid, f"from {i}") for i, c in enumerate(clients) for _ in range(5)))
+        assert sorted(a["data"]["message"]["seq"] for a in acks) == list(range(1, 16))
+        assert [(await clients[0].next())["seq"] for _ in range(15)] == list(range(1, 16))
+    finally:
+        for c in clients:
+            await c.close()

@@ -1,0 +1,71 @@
+"""Room emits without a task per recipient, and a bound on what a slow client may have queued.
+
+python-socketio's `AsyncManager.emit` encodes a room emit once, then creates one asyncio task per
+recipient that puts the packet on that socket's queue. With 20 recipients a message that is 20 task
+creations and a wait; here the one encoded packet goes onto each socket's queue directly (the queues
+are unbounded, so `put_nowait` is what `put` would do). A socket whose queue already holds
+SLOW_CLIENT_BACKLOG packets is cut off instead: its client reconnects and replays (`join {after_seq}`,
+`subscribe {after_event_id}`), so memory stays bounded (DESIGN.md, real-time guarantees).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+log = logging.getLogger(__name__)
+SLOW_CLIENT_BACKLOG = 2000
+
+
+class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
+    """The emit half of a manager; combine it with the in-process or the Redis manager."""
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if callback is not None:  # acks need a packet per recipient: the library's own path
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
+            return
+        room = to or room
+        if namespace not in self.rooms:
+            return
+        args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        frames = [
+            eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])
+        ]
+        sockets = self.server.eio.sockets
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            sock = sockets.get(eio_sid)
+            if sock is None or sock.closed or sock.closing:
+                continue
+            if sock.queue.qsize() >= SLOW_CLIENT_BACKLOG:
+                log.warning("dropping a client that fell behind", extra={"sid": sid, "backlog": sock.queue.qsize()})
+                asyncio.get_running_loop().create_task(sock.close(wait=False, abort=True))
+                continue
+            for frame in frames:
+                sock.queue.put_nowait(frame)
+
+
+class LocalManager(DirectEmit):
+    """The in-process manager (one node) with direct emits."""
+
+
+class RedisManager(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[misc]
+    """python-socketio's Redis manager; each node delivers what it receives from Redis with direct emits."""

@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8080)
     sub.add_parser("migrate", help="apply the database migrations")
     sub.add_parser("rotate-keys", help="new JWT signing key in DATA_DIR/keys; the old one stays published")
+    seed = sub.add_parser("loadtest-seed", help="chat rooms of members and their access tokens, for bench/chat.py")
+    seed.add_argument("--rooms", type=int, required=True)
+    seed.add_argument("--members", type=int, required=True)
+    seed.add_argument("--out", required=True, help="JSON file for the tokens (mode 0600)")
+    seed.add_argument("--ttl", type=int, default=3600, help="access token lifetime in seconds (60 to 3600)")
+    seed.add_argument("--force", action="store_true", help="seed even though the database already has users")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -99,6 +105,12 @@ def main(argv: list[str] | None = None) -> None:
             from roughcut.security.tokens import rotate_local_keys
 
             print(f"new signing key {rotate_local_keys(settings)}; restart the nodes to use it")
+        elif args.command == "loadtest-seed":
+            from pathlib import Path
+
+            from roughcut.loadtest import seed_command
+
+            seed_command(settings, args.rooms, args.members, Path(args.out), args.ttl, args.force)
     except ConfigError as exc:
         print(f"roughcut: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError
 
 from roughcut.domain import errors
 
+MAX_ID = 2**63 - 1  # ids are 64-bit; a larger one cannot exist (and must not reach the database)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -117,6 +118,6 @@ def path_int(request: web.Request, name: str) -> int:
         value = int(request.match_info[name])
     except ValueError:
         raise errors.NotFound() from None
-    if value < 1:
+    if not 1 <= value <= MAX_ID:
         raise errors.NotFound()
     return value

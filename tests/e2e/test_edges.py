@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from tests.helpers import Mailbox, auth, signup
+
 
 async def test_validation_problem_shape(client: TestClient[Any, Any]) -> None:
     resp = await client.post("/api/v1/auth/login", json={"email": 5}, headers={"X-Request-ID": "req-12345678"})
@@ -33,6 +35,19 @@ async def test_malformed_json_and_unknown_routes(client: TestClient[Any, Any]) -
     assert resp.status == 405
     assert (await resp.json())["code"] == "method_not_allowed"
     assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["X-Request-ID"])
+
+
+async def test_ids_beyond_64_bits_are_not_found(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    pair = await signup(client, mailbox)
+    for path in (
+        "/api/v1/projects/99999999999999999999",
+        "/api/v1/feedback/9223372036854775808/comments",
+        "/api/v1/comments/0",
+        "/api/v1/projects/-3",
+    ):
+        resp = await client.get(path, headers=auth(pair))
+        assert resp.status in (404, 405), path
+        assert (await resp.json())["code"] in ("not_found", "method_not_allowed"), path
 
 
 async def test_body_too_large(client: TestClient[Any, Any]) -> None:

@@ -17,7 +17,9 @@ CODES = {401: "token_missing", 403: "permission_denied", 404: "not_found"}
 @dataclass(frozen=True)
 class Row:
     method: str
-    path: str  # {p} project, {m} a second plain member, {inv} an invitation, {memo} a project memo
+    # {p} project, {m} a second plain member, {inv} an invitation, {memo} a project memo,
+    # {f} a feedback thread (not the project's first), {c} a comment on it written by the owner
+    path: str
     body: dict[str, Any] | None
     expect: tuple[int, int, int, int, int]  # owner, manager, member, outsider, anonymous
 
@@ -43,6 +45,16 @@ MATRIX = [
     Row("POST", "/projects/{p}/memos", {"date": "2026-03-01", "memo": "call the client"}, (201, 201, 403, 404, 401)),
     Row("PATCH", "/projects/{p}/memos/{memo}", {"memo": "edited"}, (200, 200, 403, 404, 401)),
     Row("DELETE", "/projects/{p}/memos/{memo}", None, (204, 204, 403, 404, 401)),
+    Row("GET", "/projects/{p}/feedback", None, (200, 200, 200, 404, 401)),
+    Row("POST", "/projects/{p}/feedback", {"title": "Cut 2"}, (201, 201, 403, 404, 401)),
+    Row("GET", "/feedback/{f}", None, (200, 200, 200, 404, 401)),
+    Row("PATCH", "/feedback/{f}", {"status": "resolved"}, (200, 200, 403, 404, 401)),
+    Row("DELETE", "/feedback/{f}", None, (204, 204, 403, 404, 401)),
+    Row("GET", "/feedback/{f}/comments", None, (200, 200, 200, 404, 401)),
+    Row("POST", "/feedback/{f}/comments", {"text": "Tighten this", "at_ms": 1000}, (201, 201, 201, 404, 401)),
+    Row("PATCH", "/comments/{c}", {"text": "edited"}, (200, 403, 403, 404, 401)),
+    Row("DELETE", "/comments/{c}", None, (204, 403, 403, 404, 401)),
+    Row("POST", "/comments/{c}/resolve", {"resolved": True}, (200, 200, 403, 404, 401)),
 ]
 
 
@@ -83,8 +95,16 @@ async def test_permission_matrix(client: TestClient[Any, Any], mailbox: Mailbox)
                     f"/api/v1/projects/{pid}/memos", json={"date": "2026-03-01", "memo": "x"}, headers=owner_h
                 )
             ).json()
+            thread = await (
+                await client.post(f"/api/v1/projects/{pid}/feedback", json={"title": "Cut 2"}, headers=owner_h)
+            ).json()
+            comment = await (
+                await client.post(f"/api/v1/feedback/{thread['id']}/comments", json={"text": "x"}, headers=owner_h)
+            ).json()
             ids = {
                 "p": pid,
+                "f": thread["id"],
+                "c": comment["id"],
                 "m": second["user"]["id"],
                 "inv": inv["id"],
                 "memo": memo["id"],

@@ -1,0 +1,338 @@
+"""Chat-room benchmark: roughcut `/chat` (PostgreSQL + Redis, every message stored) against a bare relay.
+
+    python -m bench.chat [--rooms 50] [--members 20] [--seconds 10] [--rate 1000 2000 ...]
+    python -m bench.chat --ramp [--ramp-start 500] [--ramp-factor 1.25] [--step-seconds 8]
+
+Seeds R rooms of M members in a fresh PostgreSQL database (`roughcut loadtest-seed`), then runs the Node load
+generator (bench/chat_load.mjs, pinned to core 1) against the bare python-socketio relay (bench/relay.py) and
+against `roughcut serve` (each pinned to core 0). Fixed mode measures each `--rate`; ramp mode raises the rate
+until p99 > 100 ms or any loss, refines between the last held and the first failed rate, then runs roughcut at
+half the relay's saturation rate. After every roughcut run PostgreSQL must hold each sent message exactly once
+with gap-free seqs. Prints one JSON line per measurement and a summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from bench.common import (
+    CLIENT_CPU,
+    PG_HOST,
+    REDIS_URL,
+    SERVER_CPU,
+    Server,
+    cpu_seconds,
+    drop_database,
+    free_port,
+    fresh_database,
+    pin_to,
+    server,
+)
+
+DB_NAME = "roughcut_bench_chat"
+SERVERS = ("relay", "roughcut")
+BENCH_DIR = Path(__file__).resolve().parent
+LOADER = BENCH_DIR / "chat_load.mjs"
+P99_LIMIT_MS = 100.0  # a rate is held while p99 stays under this, with nothing lost
+RAMP_START = 500.0  # messages/s sent, all rooms together
+RAMP_FACTOR = 1.25
+RAMP_MAX = 200_000.0
+RAMP_STEP_SECONDS = 8.0
+REFINE_STEPS = 2  # geometric bisections between the last held and the first failed rate
+GENERATOR_SLACK = 0.95  # a step counts only if the generator really sent this share of the rate
+GOAL_RATIO = 0.7  # roughcut's saturation against the relay's
+DRAIN_SECONDS = 5.0
+LOADER_OVERHEAD = 180.0  # seconds for connecting, draining and exiting on top of the send time
+READY_TIMEOUT = 60.0
+SETTLE_POLL = 0.3  # seconds between two counts of the stored messages
+SETTLE_TIMEOUT = 10.0
+# The per-socket send budget at the highest values Settings accepts: the bench measures the relay, not limits.
+CHAT_BUDGET = "10000"
+
+
+def ensure_node_modules() -> None:
+    """Install the generator's pinned packages (package-lock.json) when node_modules is missing."""
+    if (BENCH_DIR / "node_modules" / "socket.io-client").exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("bench.chat: needs Node.js and npm for the load generator")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BENCH_DIR, check=True, stdout=subprocess.DEVNULL)
+
+
+def pinned(cpu: int, cmd: list[str]) -> list[str]:
+    """`cmd` under `taskset -c cpu` where taskset exists."""
+    return ["taskset", "-c", str(cpu), *cmd] if shutil.which("taskset") else cmd
+
+
+def seed_rooms(db_url: str, data_dir: Path, rooms: int, members: int) -> Path:
+    """Run `roughcut loadtest-seed` on the bench database; its tokens are signed with data_dir's key."""
+    out = data_dir / "seed.json"
+    env = {**os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "roughcut", "loadtest-seed", "--rooms", str(rooms), "--members", str(members)]
+    subprocess.run([*cmd, "--out", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+@contextlib.asynccontextmanager
+async def relay(log_dir: Path) -> AsyncIterator[Server]:
+    """Run the bare relay pinned to SERVER_CPU until the block ends."""
+    port = free_port()
+    with (log_dir / "relay.log").open("wb") as log:
+        proc = subprocess.Popen(
+            pinned(SERVER_CPU, [sys.executable, "-m", "bench.relay", "--port", str(port)]),
+            cwd=BENCH_DIR.parent,
+            stdout=log,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            async with aiohttp.ClientSession() as http:
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"relay exited: {(log_dir / 'relay.log').read_text()}")
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(f"{base}/readyz") as resp:
+                            if resp.status == 200:
+                                break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("relay did not become ready")
+                    await asyncio.sleep(0.2)
+            yield Server(base, proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+async def generate(srv: Server, name: str, seed_file: Path, rate: float, seconds: float) -> dict[str, Any]:
+    """One generator run; its JSON line plus the server's CPU use over the run."""
+    cmd = ["node", str(LOADER), "--seed", str(seed_file), "--url", srv.base, "--server", name]
+    cmd += ["--rate", f"{rate:g}", "--seconds", f"{seconds:g}", "--drain", f"{DRAIN_SECONDS:g}"]
+    cpu, started = cpu_seconds(srv.pid), time.monotonic()
+    proc = await asyncio.create_subprocess_exec(*pinned(CLIENT_CPU, cmd), stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), seconds + LOADER_OVERHEAD)
+    elapsed = time.monotonic() - started
+    lines = out.decode().strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"load generator failed with exit code {proc.returncode}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    # Averaged over the whole run, connecting and draining included: a floor of the busy share.
+    result["server_cpu_util"] = round((cpu_seconds(srv.pid) - cpu) / elapsed, 2)
+    return result
+
+
+async def verify(stored_before: int, sent: int) -> dict[str, Any]:
+    """This run's messages stored once each, seqs gap-free per room, each thread's counter at its last seq."""
+    conn = await asyncpg.connect(f"postgresql://{PG_HOST}/{DB_NAME}")
+    try:
+        stored = await conn.fetchval("SELECT count(*) FROM messages")
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline:  # sends whose acks the generator gave up on may still land
+            await asyncio.sleep(SETTLE_POLL)
+            again = await conn.fetchval("SELECT count(*) FROM messages")
+            if again == stored:
+                break
+            stored = again
+        twice = await conn.fetchval(
+            "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM messages"
+            " GROUP BY feedback_id, author_id, client_id HAVING count(*) > 1) AS d"
+        )
+        gaps = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT feedback_id FROM messages GROUP BY feedback_id"
+            " HAVING max(seq) <> count(*) OR min(seq) <> 1) AS g"
+        )
+        counters = await conn.fetchval(
+            "SELECT count(*) FROM feedback_threads f"
+            " WHERE f.last_seq <> (SELECT count(*) FROM messages m WHERE m.feedback_id = f.id)"
+        )
+    finally:
+        await conn.close()
+    return {
+        "stored": stored - stored_before,
+        "stored_total": stored,
+        "stored_twice": int(twice),
+        "rooms_with_seq_gaps": gaps,
+        "rooms_with_wrong_counter": counters,
+        "db_ok": stored - stored_before == sent and not twice and not gaps and not counters,
+    }
+
+
+def failures(result: dict[str, Any], p99_limit: float) -> list[str]:
+    """Why a run does not count as held (empty when it does)."""
+    reasons = [key for key in ("lost", "duplicated", "failed_acks", "misrouted") if result.get(key)]
+    if result["p99_ms"] > p99_limit:
+        reasons.append("p99")
+    if result["sent_per_s"] < GENERATOR_SLACK * result["rate"]:
+        reasons.append("generator_behind")
+    if result.get("db_ok") is False:
+        reasons.append("db")
+    return reasons
+
+
+class Bench:
+    """Runs measurements against one server, keeping roughcut's stored-message tally for the checks."""
+
+    def __init__(self, seed_file: Path, p99_limit: float = P99_LIMIT_MS, ramp_max: float = RAMP_MAX) -> None:
+        self.seed_file = seed_file
+        self.p99_limit = p99_limit
+        self.ramp_max = ramp_max
+        self.report: list[dict[str, Any]] = []
+        self.stored_total = 0  # messages in PostgreSQL before the next roughcut run
+
+    async def measure(self, srv: Server, name: str, rate: float, seconds: float, phase: str) -> dict[str, Any]:
+        """One run, checked, printed and kept."""
+        result = await generate(srv, name, self.seed_file, rate, seconds)
+        if name == "roughcut":
+            result.update(await verify(self.stored_total, result["sent"]))
+            self.stored_total = result["stored_total"]
+        reasons = failures(result, self.p99_limit)
+        result.update(phase=phase, held=not reasons, failed_on=reasons)
+        print(json.dumps(result), flush=True)
+        self.report.append(result)
+        return result
+
+    async def ramp(self, srv: Server, name: str, start: float, factor: float, seconds: float) -> dict[str, Any] | None:
+        """The best run held: raise the rate by `factor` until a step fails, then bisect between the two."""
+        best: dict[str, Any] | None = None
+        rate, failed = start, 0.0
+        while rate <= self.ramp_max:
+            result = await self.measure(srv, name, round(rate), seconds, "ramp")
+            if not result["held"]:
+                failed = rate
+                break
+            best, rate = result, rate * factor
+        for _ in range(REFINE_STEPS):
+            if best is None or not failed:
+                break
+            mid = round(math.sqrt(best["rate"] * failed))
+            if mid in (best["rate"], round(failed)):
+                break
+            result = await self.measure(srv, name, mid, seconds, "refine")
+            if result["held"]:
+                best = result
+            else:
+                failed = mid
+        return best
+
+
+def _saturation(best: dict[str, Any] | None) -> dict[str, Any]:
+    """The highest rate held and what it delivered."""
+    if best is None:
+        return {"rate": 0, "delivered_per_s": 0.0, "p99_ms": None}
+    return {"rate": best["rate"], "delivered_per_s": best["delivered_per_s"], "p99_ms": best["p99_ms"]}
+
+
+def _totals(report: list[dict[str, Any]]) -> dict[str, Any]:
+    """Loss and storage faults over every run, failed ramp steps included."""
+    roughcut = [r for r in report if r["server"] == "roughcut"]
+    return {
+        "lost_all_runs": sum(r["lost"] for r in report),
+        "duplicated_all_runs": sum(r["duplicated"] for r in report),
+        "failed_acks_all_runs": sum(r["failed_acks"] for r in report),
+        "stored_twice": max((r["stored_twice"] for r in roughcut), default=0),
+        "db_ok_all_runs": all(r["db_ok"] for r in roughcut),
+    }
+
+
+async def ramp_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> dict[str, Any]:
+    """Both servers' saturation, their ratio, and roughcut at half the relay's saturation rate."""
+    async with relay(data_dir) as srv:
+        relay_best = await bench.ramp(srv, "relay", args.ramp_start, args.ramp_factor, args.step_seconds)
+    half = round(relay_best["rate"] / 2) if relay_best else 0
+    at_half = None
+    async with server(env, data_dir) as srv:
+        roughcut_best = await bench.ramp(srv, "roughcut", args.ramp_start, args.ramp_factor, args.step_seconds)
+        if half:
+            at_half = await bench.measure(srv, "roughcut", half, args.seconds, "half_relay")
+    relay_sat, roughcut_sat = _saturation(relay_best), _saturation(roughcut_best)
+    ratio = round(roughcut_sat["rate"] / relay_sat["rate"], 3) if relay_sat["rate"] else None
+    totals = _totals(bench.report)
+    half_p99 = at_half["p99_ms"] if at_half else None
+    return {
+        "relay": relay_sat,
+        "roughcut": roughcut_sat,
+        "ratio": ratio,
+        "half_relay_rate": half,
+        "half_relay_p99_ms": half_p99,
+        **totals,
+        "goals": {
+            "ratio_at_least_0_7": ratio is not None and ratio >= GOAL_RATIO,
+            "p99_under_100ms_at_half": half_p99 is not None and half_p99 < P99_LIMIT_MS,
+            "zero_lost": bool(at_half and at_half["lost"] == 0),  # held ramp steps lose nothing by definition
+            "zero_stored_twice": totals["stored_twice"] == 0,
+        },
+    }
+
+
+async def fixed_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> dict[str, Any]:
+    """Each server at each `--rate`."""
+    async with relay(data_dir) as srv:
+        for rate in args.rate:
+            await bench.measure(srv, "relay", rate, args.seconds, "fixed")
+    async with server(env, data_dir) as srv:
+        for rate in args.rate:
+            await bench.measure(srv, "roughcut", rate, args.seconds, "fixed")
+    keys = ("rate", "delivered_per_s", "p99_ms", "lost", "duplicated", "held")
+    runs = {name: [{k: r[k] for k in keys} for r in bench.report if r["server"] == name] for name in SERVERS}
+    return {"runs": runs, **_totals(bench.report), "all_held": all(r["held"] for r in bench.report)}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rooms", type=int, default=50)
+    parser.add_argument("--members", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each fixed-rate run")
+    parser.add_argument("--rate", type=float, nargs="+", default=[1000.0], help="messages/s sent in all rooms")
+    parser.add_argument("--ramp", action="store_true", help="find each server's highest rate held")
+    parser.add_argument("--ramp-start", type=float, default=RAMP_START)
+    parser.add_argument("--ramp-factor", type=float, default=RAMP_FACTOR)
+    parser.add_argument("--step-seconds", type=float, default=RAMP_STEP_SECONDS)
+    parser.add_argument("--ramp-max", type=float, default=RAMP_MAX, help="stop raising the rate past this")
+    parser.add_argument("--p99-limit", type=float, default=P99_LIMIT_MS, help="ms; a step above it is not held")
+    parser.add_argument("--keep-db", action="store_true", help="leave the bench database for inspection")
+    args = parser.parse_args()
+    pin_to(CLIENT_CPU)
+    ensure_node_modules()
+    db_url = await fresh_database(DB_NAME)
+    env = {
+        "DATABASE_URL": db_url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_PREFIX": "bench-chat",
+        "CHAT_SEND_BURST": CHAT_BUDGET,
+        "CHAT_SEND_RATE": CHAT_BUDGET,
+    }
+    summary: dict[str, Any] = {"summary": "ramp" if args.ramp else "fixed"}
+    summary.update(rooms=args.rooms, members=args.members, machine=f"{platform.machine()} {platform.python_version()}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp:
+            data_dir = Path(tmp)
+            seed_file = seed_rooms(db_url, data_dir, args.rooms, args.members)
+            bench = Bench(seed_file, args.p99_limit, args.ramp_max)
+            mode = ramp_mode if args.ramp else fixed_mode
+            summary.update(await mode(bench, args, env, data_dir))
+    finally:
+        if not args.keep_db:
+            await drop_database(DB_NAME)
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

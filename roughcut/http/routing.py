@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,12 @@ class ApiRoutes:
         return deco
 
 
+@functools.cache
+def _instance(schema: type[Schema]) -> Schema:
+    """One instance per schema class: building one deep-copies its fields, loading is reentrant."""
+    return schema()
+
+
 def _load(schema: Schema, data: Any) -> dict[str, Any]:
     try:
         result: dict[str, Any] = schema.load(data)
@@ -104,12 +111,12 @@ async def read_body(request: web.Request, schema: type[Schema]) -> dict[str, Any
         raise errors.ValidationFailed("The body is not valid JSON.", fields={"_body": ["Invalid JSON."]}) from None
     if not isinstance(data, dict):
         raise errors.ValidationFailed("The body must be a JSON object.", fields={"_body": ["Expected an object."]})
-    return _load(schema(), data)
+    return _load(_instance(schema), data)
 
 
 def read_query(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
     """Validate the query string."""
-    return _load(schema(), dict(request.query))
+    return _load(_instance(schema), dict(request.query))
 
 
 def path_int(request: web.Request, name: str) -> int:

@@ -76,9 +76,12 @@ class ChatPublisher:
 
     async def publish(self, deliveries: Sequence[Delivery]) -> None:
         """Emit in seq order (the writer calls this after commit, before any sender is answered)."""
-        for d in deliveries:
-            rooms = [chat_room(d.message.feedback_id, uid) for uid in d.recipients]
-            await self._sio.emit("message", d.message.wire(), to=rooms, namespace=CHAT_NAMESPACE)
+        emits = [
+            ("message", d.message.wire(), [chat_room(d.message.feedback_id, uid) for uid in d.recipients])
+            for d in deliveries
+        ]
+        if emits:
+            await self._sio.manager.emit_many(CHAT_NAMESPACE, emits)
 
 
 class ChatNamespace(AuthNamespace):

@@ -41,16 +41,18 @@ def event(schema: type[Schema] | None = None) -> Callable[[EventHandler[NS]], Ca
     """
 
     def deco(fn: EventHandler[NS]) -> Callable[[NS, str, Any], Awaitable[Ack]]:
+        loader = schema() if schema is not None else None  # built once: building one copies its fields
+
         @functools.wraps(fn)
         async def wrapper(self: NS, sid: str, data: Any = None) -> Ack:
             try:
                 payload: Any = data
-                if schema is not None:
+                if loader is not None:
                     if data is None:
                         data = {}
                     if not isinstance(data, dict):
                         raise errors.ValidationFailed("The payload must be an object.")
-                    payload = schema().load(data)
+                    payload = loader.load(data)
                 result = await fn(self, sid, payload)
                 return {"ok": True, "data": {} if result is None else result}
             except ValidationError as exc:

@@ -253,3 +253,23 @@ async def test_chat_on_the_embedded_default(make_client: Any, sqlite_settings: A
     finally:
         for c in clients:
             await c.close()
+
+
+async def test_two_nodes_share_rooms_through_redis(make_client: Any, mailbox: Mailbox) -> None:
+    node_a, node_b = await make_client(), await make_client()  # same PostgreSQL, same Redis, two servers
+    _pid, fid, (a, b) = await _room(node_a, mailbox)
+    ca = await ChatClient().connect(node_a, a["access_token"])
+    cb = await ChatClient().connect(node_b, b["access_token"])
+    try:
+        await ca.join(fid)
+        await cb.join(fid)
+        acks = await asyncio.gather(*(ca.send(fid, f"m{i}") for i in range(10)))
+        sent = sorted(x["data"]["message"]["seq"] for x in acks)
+        assert [(await cb.next())["seq"] for _ in range(10)] == sent == list(range(1, 11))
+        reply = await cb.send(fid, "from the other node")
+        assert reply["data"]["message"]["seq"] == 11
+        # a hears its own ten (delivered on node a) and then b's reply (carried over from node b).
+        assert [(await ca.next())["seq"] for _ in range(11)] == list(range(1, 12))
+    finally:
+        await ca.close()
+        await cb.close()

@@ -195,21 +195,20 @@ class GroupCommitWriter:
 
 async def _write(conn: AsyncConnection, items: Sequence[Outgoing], now: datetime) -> list[Delivery | Exception]:
     fids = sorted({i.feedback_id for i in items})
-    # Lock the threads in id order (no deadlock between nodes); SQLite's BEGIN IMMEDIATE already serialises.
-    threads = {
-        r.id: r.last_seq
-        for r in await conn.execute(
-            select(FT.c.id, FT.c.last_seq).where(FT.c.id.in_(fids)).order_by(FT.c.id).with_for_update()
-        )
-    }
-    members: dict[int, dict[int, str]] = defaultdict(dict)
+    # One statement locks the threads (FOR UPDATE OF the thread rows, in id order: no deadlock between
+    # nodes; SQLite's BEGIN IMMEDIATE already serialises) and reads their members with nicknames.
     rows = await conn.execute(
-        select(FT.c.id, PM.c.user_id, U.c.nickname)
+        select(FT.c.id, FT.c.last_seq, PM.c.user_id, U.c.nickname)
         .join(PM, PM.c.project_id == FT.c.project_id)
         .join(U, U.c.id == PM.c.user_id)
-        .where(FT.c.id.in_(list(threads)))
+        .where(FT.c.id.in_(fids))
+        .order_by(FT.c.id)
+        .with_for_update(of=FT)
     )
-    for fid, uid, nickname in rows:
+    threads: dict[int, int] = {}
+    members: dict[int, dict[int, str]] = defaultdict(dict)
+    for fid, last_seq, uid, nickname in rows:
+        threads[fid] = last_seq
         members[fid][uid] = nickname
     keys = {(i.feedback_id, i.user_id, i.client_id) for i in items if i.user_id in members.get(i.feedback_id, {})}
     existing: dict[tuple[int, int, str], ChatMessage] = {}

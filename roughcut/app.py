@@ -21,6 +21,7 @@ from roughcut.http import middlewares
 from roughcut.http.api import create_api
 from roughcut.http.ops import add_ops_routes
 from roughcut.metrics import count_statements
+from roughcut.realtime.asyncapi import asyncapi_document
 from roughcut.realtime.chat import ChatNamespace, ChatPublisher, SendBudget
 from roughcut.realtime.projects import ProjectsNamespace
 from roughcut.realtime.publisher import SocketPublisher
@@ -165,6 +166,6 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.extend([database, redis, event_broker, http_client, chat_writer, use_cases])
     app.on_shutdown.append(end_streams)
-    app.add_subapp("/api/v1", create_api(settings))
+    app.add_subapp("/api/v1", create_api(settings, asyncapi_document()))
     add_ops_routes(app)
     return app

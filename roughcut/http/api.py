@@ -40,8 +40,8 @@ def openapi_document() -> dict[str, Any]:
     return build_spec(op for routes in ROUTE_MODULES for op in routes.operations)
 
 
-def create_api(settings: Settings) -> web.Application:
-    """Build the REST sub-app; the caller adds it at /api/v1 and copies the shared keys onto it."""
+def create_api(settings: Settings, asyncapi: dict[str, Any]) -> web.Application:
+    """Build the REST sub-app (mounted at /api/v1) serving the OpenAPI and the given AsyncAPI document."""
     api = web.Application(client_max_size=MAX_BODY)
     for routes in ROUTE_MODULES:
         api.add_routes(routes.table)
@@ -50,7 +50,11 @@ def create_api(settings: Settings) -> web.Application:
     async def openapi(_request: web.Request) -> web.Response:
         return json_response(spec)
 
+    async def asyncapi_json(_request: web.Request) -> web.Response:
+        return json_response(asyncapi)
+
     api.router.add_get("/openapi.json", openapi)
+    api.router.add_get("/asyncapi.json", asyncapi_json)
     if settings.cors_origins:
         cors = aiohttp_cors.setup(
             api,

@@ -115,3 +115,23 @@ async def test_readiness_reports_a_failed_dependency(make_client: Any) -> None:
     body = await resp.json()
     assert body["code"] == "not_ready"
     assert body["checks"] == {"database": "failed", "redis": "ok", "storage": "ok"}
+
+
+async def test_asyncapi_document(client: TestClient[Any, Any]) -> None:
+    doc = await (await client.get("/api/v1/asyncapi.json")).json()
+    assert doc["asyncapi"].startswith("2.")
+    assert set(doc["channels"]) == {"/", "/projects", "/chat"}
+    chat_in = {m["name"]: m for m in doc["channels"]["/chat"]["publish"]["message"]["oneOf"]}
+    assert set(chat_in) == {"join", "leave", "send", "typing", "read", "reauth"}
+    assert chat_in["send"]["payload"]["properties"]["text"]["maxLength"] == 4000
+    chat_out = {m["name"] for m in doc["channels"]["/chat"]["subscribe"]["message"]["oneOf"]}
+    assert chat_out == {"message", "typing", "read"}
+    assert {m["name"] for m in doc["channels"]["/projects"]["publish"]["message"]["oneOf"]} >= {"subscribe"}
+
+
+def test_openapi_is_valid() -> None:
+    from openapi_spec_validator import validate
+
+    from roughcut.http.api import openapi_document
+
+    validate(openapi_document())

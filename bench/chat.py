@@ -25,23 +25,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
 
 from bench.common import (
     CLIENT_CPU,
     PG_HOST,
     REDIS_URL,
-    SERVER_CPU,
     Server,
     cpu_seconds,
     drop_database,
-    free_port,
     fresh_database,
+    launch,
     pin_to,
     server,
 )
@@ -60,7 +57,6 @@ GENERATOR_SLACK = 0.95  # a step counts only if the generator really sent this s
 GOAL_RATIO = 0.7  # roughcut's saturation against the relay's
 DRAIN_SECONDS = 5.0
 LOADER_OVERHEAD = 180.0  # seconds for connecting, draining and exiting on top of the send time
-READY_TIMEOUT = 60.0
 SETTLE_POLL = 0.3  # seconds between two counts of the stored messages
 SETTLE_TIMEOUT = 10.0
 # The per-socket send budget at the highest values Settings accepts: the bench measures the relay, not limits.
@@ -91,35 +87,9 @@ def seed_rooms(db_url: str, data_dir: Path, rooms: int, members: int) -> Path:
     return out
 
 
-@contextlib.asynccontextmanager
-async def relay(log_dir: Path) -> AsyncIterator[Server]:
+def relay() -> contextlib.AbstractAsyncContextManager[Server]:
     """Run the bare relay pinned to SERVER_CPU until the block ends."""
-    port = free_port()
-    with (log_dir / "relay.log").open("wb") as log:
-        proc = subprocess.Popen(
-            pinned(SERVER_CPU, [sys.executable, "-m", "bench.relay", "--port", str(port)]),
-            cwd=BENCH_DIR.parent,
-            stdout=log,
-            stderr=log,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT
-            async with aiohttp.ClientSession() as http:
-                while True:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"relay exited: {(log_dir / 'relay.log').read_text()}")
-                    with contextlib.suppress(aiohttp.ClientError):
-                        async with http.get(f"{base}/readyz") as resp:
-                            if resp.status == 200:
-                                break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("relay did not become ready")
-                    await asyncio.sleep(0.2)
-            yield Server(base, proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    return launch("relay", ["-m", "bench.relay"])
 
 
 async def generate(srv: Server, name: str, seed_file: Path, rate: float, seconds: float) -> dict[str, Any]:
@@ -254,7 +224,7 @@ def _totals(report: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def ramp_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> dict[str, Any]:
     """Both servers' saturation, their ratio, and roughcut at half the relay's saturation rate."""
-    async with relay(data_dir) as srv:
+    async with relay() as srv:
         relay_best = await bench.ramp(srv, "relay", args.ramp_start, args.ramp_factor, args.step_seconds)
     half = round(relay_best["rate"] / 2) if relay_best else 0
     at_half = None
@@ -284,7 +254,7 @@ async def ramp_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str],
 
 async def fixed_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> dict[str, Any]:
     """Each server at each `--rate`."""
-    async with relay(data_dir) as srv:
+    async with relay() as srv:
         for rate in args.rate:
             await bench.measure(srv, "relay", rate, args.seconds, "fixed")
     async with server(env, data_dir) as srv:

@@ -10,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1
 PG_HOST = os.environ.get("BENCH_PG_HOST", "postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SERVER_CPU = 0
+READY_TIMEOUT = 60.0
 CLIENT_CPU = 1
 
 
@@ -78,35 +80,48 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def server(env: dict[str, str], data_dir: Path) -> AsyncIterator[Server]:
-    """Run `roughcut serve` pinned to SERVER_CPU until the block ends."""
+async def launch(name: str, args: list[str], env: dict[str, str] | None = None) -> AsyncIterator[Server]:
+    """Run `python <args> --port P` pinned to SERVER_CPU until the block ends, once /readyz answers."""
     port = free_port()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", "DEMO_USER": "false", **env}
-    cmd = [sys.executable, "-m", "roughcut", "serve", "--port", str(port)]
+    cmd = [sys.executable, *args, "--port", str(port)]
     if shutil.which("taskset"):
         cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
-    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-                try:
-                    async with http.get(f"{base}/readyz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not become ready")
-                await asyncio.sleep(0.2)
-        yield Server(base, proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **(env or {})},
+            cwd=Path(__file__).parent.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            async with aiohttp.ClientSession() as http:
+                while True:
+                    if proc.poll() is not None:
+                        log.seek(0)
+                        raise RuntimeError(f"{name} exited: {log.read().decode(errors='replace')[-2000:]}")
+                    with contextlib.suppress(aiohttp.ClientError):
+                        async with http.get(f"{base}/readyz") as resp:
+                            if resp.status == 200:
+                                break
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{name} did not become ready")
+                    await asyncio.sleep(0.2)
+            yield Server(base, proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def server(env: dict[str, str], data_dir: Path) -> AsyncIterator[Server]:
+    """Run `roughcut serve` pinned to SERVER_CPU until the block ends."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full_env = {"DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", "DEMO_USER": "false", **env}
+    async with launch("roughcut", ["-m", "roughcut", "serve"], full_env) as srv:
+        yield srv
 
 
 async def metric(http: aiohttp.ClientSession, base: str, name: str) -> float:

@@ -219,6 +219,17 @@ async def list_members(deps: Projects, user_id: int, project_id: int) -> list[Me
         return await uow.projects.members(project_id)
 
 
+def _role_changed(uow: UnitOfWork, project_id: int, actor: int, user_id: int, role: Role, before: Role) -> None:
+    uow.record(
+        DomainEvent(
+            MEMBER_ROLE_CHANGED,
+            {"user_id": user_id, "role": role.value, "previous_role": before.value},
+            project_id=project_id,
+            actor_id=actor,
+        )
+    )
+
+
 async def change_role(deps: Projects, user_id: int, project_id: int, target_id: int, role: Role) -> list[Member]:
     """The owner makes a member a manager or back; ownership moves only by transfer."""
     if role is Role.OWNER:
@@ -232,14 +243,7 @@ async def change_role(deps: Projects, user_id: int, project_id: int, target_id: 
             raise errors.Conflict("The owner's role changes only by transferring ownership.")
         if previous is not role:
             await uow.projects.set_role(project_id, target_id, role)
-            uow.record(
-                DomainEvent(
-                    MEMBER_ROLE_CHANGED,
-                    {"user_id": target_id, "role": role.value, "previous_role": previous.value},
-                    project_id=project_id,
-                    actor_id=user_id,
-                )
-            )
+            _role_changed(uow, project_id, user_id, target_id, role, previous)
         members = await uow.projects.members(project_id)
         await uow.commit()
     return members
@@ -283,15 +287,8 @@ async def transfer_ownership(deps: Projects, user_id: int, project_id: int, targ
         # Demote first: the one-owner index must never see two owners, even inside the transaction.
         await uow.projects.set_role(project_id, user_id, Role.MANAGER)
         await uow.projects.set_role(project_id, target_id, Role.OWNER)
-        for uid, role, before in ((user_id, Role.MANAGER, Role.OWNER), (target_id, Role.OWNER, previous)):
-            uow.record(
-                DomainEvent(
-                    MEMBER_ROLE_CHANGED,
-                    {"user_id": uid, "role": role.value, "previous_role": before.value},
-                    project_id=project_id,
-                    actor_id=user_id,
-                )
-            )
+        _role_changed(uow, project_id, user_id, user_id, Role.MANAGER, Role.OWNER)
+        _role_changed(uow, project_id, user_id, target_id, Role.OWNER, previous)
         members = await uow.projects.members(project_id)
         await uow.commit()
     return members

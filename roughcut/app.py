@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -24,13 +25,14 @@ from roughcut.metrics import count_statements
 from roughcut.realtime.asyncapi import asyncapi_document
 from roughcut.realtime.chat import ChatNamespace, ChatPublisher, SendBudget
 from roughcut.realtime.projects import ProjectsNamespace
-from roughcut.realtime.publisher import SocketPublisher
+from roughcut.realtime.publisher import SocketPublisher, drop_sessions
 from roughcut.realtime.root import RootNamespace
 from roughcut.realtime.server import create_sio
+from roughcut.security.access import AccessVerifier, RevokedSessions
 from roughcut.security.passwords import Passwords
 from roughcut.security.secrets import load_secret_key
 from roughcut.security.social import SocialAuthenticator
-from roughcut.security.tokens import JwtTokens, load_keyring
+from roughcut.security.tokens import CLOCK_SKEW, JwtTokens, load_keyring
 from roughcut.storage import migrate
 from roughcut.storage.blobs import LocalBlobStore
 from roughcut.storage.broker import Broker, LocalBroker, Notifier, RedisBroker
@@ -38,6 +40,7 @@ from roughcut.storage.db import make_engine
 from roughcut.storage.mail import LogMailer, SmtpMailer
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
 from roughcut.storage.repos import projects as repo_projects
+from roughcut.storage.repos.accounts import recently_revoked
 from roughcut.storage.repos.chat import GroupCommitWriter, SqlChatStore, threads_of
 from roughcut.storage.s3 import S3BlobStore
 from roughcut.storage.seed import seed_demo_user
@@ -58,8 +61,12 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
 
-    tokens = JwtTokens(load_keyring(settings), settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl)
-    app[keys.TOKENS] = tokens
+    signer = JwtTokens(load_keyring(settings), settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl)
+    app[keys.TOKENS] = signer
+    # An ended session's access tokens stay signed until they expire: remember the ends that long.
+    revoked = RevokedSessions(settings.access_token_ttl + CLOCK_SKEW)
+    tokens = AccessVerifier(signer, revoked)
+    app[keys.ACCESS] = tokens
     sio = create_sio(settings)
     sio.register_namespace(RootNamespace("/", tokens))
     sio.attach(app)
@@ -71,6 +78,8 @@ def create_app(settings: Settings) -> web.Application:
     # Made here without I/O so the publisher can hold it; its Redis subscriber starts in `event_broker`.
     notifier = Notifier()
     app[keys.NOTIFIER] = notifier
+    notifier.on_sessions_ended(revoked.add)
+    notifier.on_sessions_ended(lambda ids: drop_sessions(sio, ids))
     broker: Broker = (
         RedisBroker(settings.redis_url, settings.redis_prefix, notifier)
         if settings.redis_url
@@ -141,6 +150,16 @@ def create_app(settings: Settings) -> web.Application:
         yield
         await session.close()
 
+    async def session_ends(app: web.Application) -> AsyncIterator[None]:
+        since = datetime.now(UTC) - timedelta(seconds=settings.access_token_ttl + CLOCK_SKEW)
+        try:
+            revoked.add(await recently_revoked(app[keys.ENGINE], since))
+        except Exception:
+            # The node still starts (and /readyz says the database is down); every request needs the
+            # database anyway, and later session ends arrive through the broker.
+            log.exception("could not load recently ended sessions")
+        yield
+
     async def use_cases(app: web.Application) -> AsyncIterator[None]:
         clock, mailer = SystemClock(), _mailer(settings)
         app[keys.ACCOUNTS] = Accounts(
@@ -164,7 +183,7 @@ def create_app(settings: Settings) -> web.Application:
             await seed_demo_user(app[keys.ACCOUNTS])
         yield
 
-    app.cleanup_ctx.extend([database, redis, event_broker, http_client, chat_writer, use_cases])
+    app.cleanup_ctx.extend([database, session_ends, redis, event_broker, http_client, chat_writer, use_cases])
     app.on_shutdown.append(end_streams)
     app.add_subapp("/api/v1", create_api(settings, asyncapi_document()))
     add_ops_routes(app)

@@ -13,6 +13,7 @@ from roughcut.domain.accounts import Accounts
 from roughcut.domain.chat import Chat
 from roughcut.domain.ports import BlobStore, UnitOfWorkFactory
 from roughcut.domain.projects import Projects
+from roughcut.security.access import AccessVerifier
 from roughcut.security.tokens import JwtTokens
 from roughcut.storage.broker import Notifier
 from roughcut.storage.ratelimit import RateLimiter
@@ -30,3 +31,4 @@ PROJECTS = web.AppKey("projects", Projects)
 BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
 NOTIFIER = web.AppKey("notifier", Notifier)
 CHAT = web.AppKey("chat", Chat)
+ACCESS = web.AppKey("access", AccessVerifier)

@@ -51,7 +51,7 @@ def authenticate(request: web.Request) -> AccessClaims:
         if token is None:
             raise errors.TokenMissing()
         check_csrf(request)
-    claims = request.config_dict[keys.TOKENS].verify_access(token)
+    claims = request.config_dict[keys.ACCESS].verify_access(token)
     request[CLAIMS_KEY] = claims
     return claims
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 import socketio
@@ -46,8 +47,9 @@ class SocketPublisher:
                     await self._session_ended(int(session_id), "account_deleted")
         if self._broker is not None:
             for e in events:
-                if e.project_id is not None:
-                    await self._broker.publish(notice_of(e))
+                notice = notice_of(e)
+                if notice is not None:
+                    await self._broker.publish(notice)
 
     async def _project_event(self, e: StoredEvent, recipients: Sequence[int]) -> None:
         assert e.project_id is not None
@@ -69,3 +71,18 @@ class SocketPublisher:
     async def _session_ended(self, session_id: int, reason: str) -> None:
         payload = {"session_id": session_id, "reason": reason}
         await self._sio.emit("session_revoked", payload, room=session_room(session_id), namespace=ROOT_NAMESPACE)
+
+
+NAMESPACES = (ROOT_NAMESPACE, PROJECTS_NAMESPACE, CHAT_NAMESPACE)
+_pending: set[asyncio.Task[None]] = set()  # disconnects in flight (the loop keeps only weak references)
+
+
+def drop_sessions(sio: socketio.AsyncServer, session_ids: list[int]) -> None:
+    """Disconnect this node's sockets of ended sessions (every node runs this for every session end)."""
+    loop = asyncio.get_running_loop()
+    for namespace in NAMESPACES:
+        for session_id in session_ids:
+            for sid, _eio_sid in list(sio.manager.get_participants(namespace, session_room(session_id))):
+                task = loop.create_task(sio.disconnect(sid, namespace=namespace, ignore_queue=True))
+                _pending.add(task)
+                task.add_done_callback(_pending.discard)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import suppress
 from types import TracebackType
 from typing import Any, NotRequired, Protocol, TypedDict
@@ -17,7 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
-from roughcut.domain.events import StoredEvent
+from roughcut.domain.events import SESSION_REVOKED, USER_DELETED, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +31,27 @@ RECONNECT_MAX_SECONDS = 30.0
 
 
 class Notice(TypedDict):
-    """The small message one node sends every node when a project event is committed."""
+    """The small message one node sends every node when an event is committed.
+
+    Project events carry their project; session ends (`project_id` 0) carry the sessions that ended.
+    """
 
     project_id: int
     event_id: int
     type: str
     user_id: NotRequired[int]
+    session_ids: NotRequired[list[int]]
 
 
-def notice_of(event: StoredEvent) -> Notice:
-    """The notice for a committed project event (with the user it concerns, for member events)."""
+def notice_of(event: StoredEvent) -> Notice | None:
+    """The notice for a committed event, or None when other nodes need not hear of it."""
+    if event.type in (SESSION_REVOKED, USER_DELETED):
+        ids = event.data.get("session_ids") or [event.data.get("session_id")]
+        return Notice(
+            project_id=0, event_id=event.id, type=event.type, session_ids=[int(i) for i in ids if isinstance(i, int)]
+        )
     if event.project_id is None:
-        raise ValueError("only project events have notices")
+        return None
     notice = Notice(project_id=event.project_id, event_id=event.id, type=event.type)
     user_id = event.data.get("user_id")
     if isinstance(user_id, int):
@@ -88,6 +98,11 @@ class Notifier:
     def __init__(self) -> None:
         self._waiters: dict[int, set[Subscription]] = {}
         self._closed = False
+        self._session_listeners: list[Callable[[list[int]], None]] = []
+
+    def on_sessions_ended(self, listener: Callable[[list[int]], None]) -> None:
+        """Call `listener(session_ids)` on this node whenever sessions end on any node."""
+        self._session_listeners.append(listener)
 
     @property
     def closed(self) -> bool:
@@ -103,7 +118,11 @@ class Notifier:
         return len(self._waiters.get(project_id, ()))
 
     def notify(self, notice: Notice) -> None:
-        """Wake every local waiter of the notice's project."""
+        """Wake every local waiter of the notice's project, or tell the session listeners."""
+        if "session_ids" in notice:
+            for listener in self._session_listeners:
+                listener(notice["session_ids"])
+            return
         for sub in self._waiters.get(notice["project_id"], ()):
             sub.wake()
 
@@ -231,6 +250,8 @@ class RedisBroker:
             notice = Notice(project_id=int(data["project_id"]), event_id=int(data["event_id"]), type=str(data["type"]))
             if "user_id" in data:
                 notice["user_id"] = int(data["user_id"])
+            if "session_ids" in data:
+                notice["session_ids"] = [int(i) for i in data["session_ids"]]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             log.warning("ignoring a malformed broker notice", extra={"channel": self.channel, "raw": repr(raw)[:200]})
             return

@@ -122,3 +122,34 @@ async def test_logout_tells_the_sessions_sockets(client: TestClient[Any, Any], m
         assert isinstance(data["session_id"], int)
     finally:
         await sio.disconnect()
+
+
+async def test_logout_ends_the_session_at_once_on_every_node(make_client: Any, mailbox: Mailbox) -> None:
+    node_a, node_b = await make_client(), await make_client()
+    pair = await signup(node_a, mailbox)
+    other = await (
+        await node_a.post(
+            "/api/v1/auth/login", json={"email": pair["user"]["email"], "password": "correct horse battery"}
+        )
+    ).json()
+    sio = socketio.AsyncClient(reconnection=False)
+    gone = asyncio.Event()
+
+    @sio.event
+    async def disconnect(*_args: Any) -> None:
+        gone.set()
+
+    await sio.connect(_url(node_b), auth={"token": pair["access_token"]}, transports=["websocket"], wait_timeout=WAIT)
+    assert (await node_b.get("/api/v1/me", headers=auth(pair))).status == 200
+    assert (await node_a.post("/api/v1/auth/logout", headers=auth(pair))).status == 204
+    # Node b hears of it through Redis: the socket is dropped and the still-signed token refused.
+    await asyncio.wait_for(gone.wait(), WAIT)
+    resp = await node_b.get("/api/v1/me", headers=auth(pair))
+    assert resp.status == 401
+    assert (await resp.json())["code"] == "session_revoked"
+    assert (await _refused(node_b, {"token": pair["access_token"]}))["data"]["code"] == "session_revoked"
+    # The user's other session is untouched.
+    assert (await node_b.get("/api/v1/me", headers=auth(other))).status == 200
+    # A node started after the logout learns it from the database.
+    node_c = await make_client()
+    assert (await node_c.get("/api/v1/me", headers=auth(pair))).status == 401

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from roughcut.domain.model import (
     AuthSession,
@@ -241,3 +241,10 @@ class SqlSessions:
         c = t.refresh_tokens.c
         q = update(t.refresh_tokens).where(c.token_hash == token_hash, c.rotated_at.is_(None)).values(rotated_at=now)
         return (await self._conn.execute(q)).rowcount == 1
+
+
+async def recently_revoked(engine: AsyncEngine, since: datetime) -> list[int]:
+    """Sessions revoked after `since` (a new node learns the ends its peers saw before it started)."""
+    q = select(t.auth_sessions.c.id).where(t.auth_sessions.c.revoked_at > since)
+    async with engine.connect() as conn:
+        return list((await conn.execute(q)).scalars())

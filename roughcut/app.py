@@ -141,8 +141,12 @@ def create_app(settings: Settings) -> web.Application:
         await broker.stop()
 
     async def end_streams(_app: web.Application) -> None:
-        # on_shutdown runs before aiohttp waits for open requests: SSE streams end instead of holding it up.
+        # on_shutdown runs before aiohttp waits for open requests: SSE streams end instead of holding it
+        # up, and every socket is closed so its client reconnects to another node and replays from there.
         notifier.close()
+        if sio.eio.sockets:  # engine.io's disconnect-all waits on an empty set otherwise, and raises
+            await sio.eio.disconnect()
+        await sio.shutdown()
 
     async def http_client(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()

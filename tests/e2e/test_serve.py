@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import socketio
 
 START_TIMEOUT = 60.0
 
@@ -54,8 +55,17 @@ async def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
                 assert (await resp.json())["email"] == email
             async with http.get("/readyz") as resp:
                 assert resp.status == 200
+        # A live socket is told to go when the node drains (SIGTERM), so it reconnects elsewhere.
+        sio = socketio.AsyncClient(reconnection=False)
+        gone = asyncio.Event()
+        sio.on("disconnect", lambda *_: gone.set())
+        await sio.connect(f"http://127.0.0.1:{port}", auth={"token": pair["access_token"]}, transports=["websocket"])
         assert (tmp_path / "var" / "roughcut.db").exists()
         assert (tmp_path / "var" / "keys" / "current.pem").stat().st_mode & 0o077 == 0
-    finally:
         proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(gone.wait(), 10)
         assert await asyncio.wait_for(proc.wait(), 30) in (0, -signal.SIGTERM)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

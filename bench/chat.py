@@ -254,9 +254,10 @@ async def ramp_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str],
 
 async def fixed_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> dict[str, Any]:
     """Each server at each `--rate`."""
-    async with relay() as srv:
-        for rate in args.rate:
-            await bench.measure(srv, "relay", rate, args.seconds, "fixed")
+    if not args.skip_relay:
+        async with relay() as srv:
+            for rate in args.rate:
+                await bench.measure(srv, "relay", rate, args.seconds, "fixed")
     async with server(env, data_dir) as srv:
         for rate in args.rate:
             await bench.measure(srv, "roughcut", rate, args.seconds, "fixed")
@@ -277,6 +278,7 @@ async def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=RAMP_STEP_SECONDS)
     parser.add_argument("--ramp-max", type=float, default=RAMP_MAX, help="stop raising the rate past this")
     parser.add_argument("--p99-limit", type=float, default=P99_LIMIT_MS, help="ms; a step above it is not held")
+    parser.add_argument("--skip-relay", action="store_true", help="fixed rates on roughcut only (for tuning)")
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database for inspection")
     args = parser.parse_args()
     pin_to(CLIENT_CPU)

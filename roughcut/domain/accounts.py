@@ -128,6 +128,14 @@ async def send_email_code(acc: Accounts, email: str, purpose: CodePurpose) -> in
             f"Your password reset code is {code}. It expires in {minutes} minutes.\n"
             "If you did not ask for it, ignore this mail.",
         )
+    else:
+        # Unknown address: a notice without a code, so the answer (and its timing) matches a known one.
+        await acc.mailer.send(
+            email,
+            "roughcut password reset",
+            "Someone asked to reset the password of a roughcut account with this address, but no account uses it.\n"
+            "If it was not you, ignore this mail.",
+        )
     return acc.policy.code_ttl
 
 

@@ -193,18 +193,28 @@ class GroupCommitWriter:
                 fut.set_exception(result)
 
 
+# The writer's statements are built once: a statement object memoises its cache key, so SQLAlchemy
+# skips rebuilding and re-hashing it for every batch.
+_LOCK_THREADS = (
+    select(FT.c.id, FT.c.last_seq, PM.c.user_id, U.c.nickname)
+    .join(PM, PM.c.project_id == FT.c.project_id)
+    .join(U, U.c.id == PM.c.user_id)
+    .where(FT.c.id.in_(bindparam("fids", expanding=True)))
+    .order_by(FT.c.id)
+    .with_for_update(of=FT)
+)
+_RETRIES = select(MSG).where(
+    tuple_(MSG.c.feedback_id, MSG.c.author_id, MSG.c.client_id).in_(bindparam("keys", expanding=True))
+)
+_INSERT = insert(MSG).returning(MSG.c.id, sort_by_parameter_order=True)
+_MOVE_COUNTER = update(FT).where(FT.c.id == bindparam("fid")).values(last_seq=bindparam("seq"))
+
+
 async def _write(conn: AsyncConnection, items: Sequence[Outgoing], now: datetime) -> list[Delivery | Exception]:
     fids = sorted({i.feedback_id for i in items})
     # One statement locks the threads (FOR UPDATE OF the thread rows, in id order: no deadlock between
     # nodes; SQLite's BEGIN IMMEDIATE already serialises) and reads their members with nicknames.
-    rows = await conn.execute(
-        select(FT.c.id, FT.c.last_seq, PM.c.user_id, U.c.nickname)
-        .join(PM, PM.c.project_id == FT.c.project_id)
-        .join(U, U.c.id == PM.c.user_id)
-        .where(FT.c.id.in_(fids))
-        .order_by(FT.c.id)
-        .with_for_update(of=FT)
-    )
+    rows = await conn.execute(_LOCK_THREADS, {"fids": fids})
     threads: dict[int, int] = {}
     members: dict[int, dict[int, str]] = defaultdict(dict)
     for fid, last_seq, uid, nickname in rows:
@@ -213,9 +223,7 @@ async def _write(conn: AsyncConnection, items: Sequence[Outgoing], now: datetime
     keys = {(i.feedback_id, i.user_id, i.client_id) for i in items if i.user_id in members.get(i.feedback_id, {})}
     existing: dict[tuple[int, int, str], ChatMessage] = {}
     if keys:
-        found = await conn.execute(
-            select(MSG).where(tuple_(MSG.c.feedback_id, MSG.c.author_id, MSG.c.client_id).in_(sorted(keys)))
-        )
+        found = await conn.execute(_RETRIES, {"keys": sorted(keys)})
         for r in found.mappings():
             key = (r["feedback_id"], r["author_id"], r["client_id"])
             existing[key] = _message(r, members[r["feedback_id"]].get(r["author_id"]))
@@ -250,14 +258,14 @@ async def _write(conn: AsyncConnection, items: Sequence[Outgoing], now: datetime
                 }
             )
     if new_rows:
-        ids = (await conn.execute(insert(MSG).returning(MSG.c.id, sort_by_parameter_order=True), new_rows)).scalars()
+        ids = (await conn.execute(_INSERT, new_rows)).scalars()
         for slot, row, new_id in zip(new_slots, new_rows, ids, strict=True):
             room = members[row["feedback_id"]]
             author = UserRef(row["author_id"], room[row["author_id"]])
             message = ChatMessage(new_id, row["feedback_id"], row["seq"], author, row["client_id"], row["text"], now)
             slots[slot] = Delivery(message, tuple(room))
         await conn.execute(
-            update(FT).where(FT.c.id == bindparam("fid")).values(last_seq=bindparam("seq")),
+            _MOVE_COUNTER,
             [{"fid": fid, "seq": threads[fid]} for fid in sorted({r["feedback_id"] for r in new_rows})],
         )
     results: list[Delivery | Exception] = []

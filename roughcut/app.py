@@ -25,7 +25,7 @@ from roughcut.metrics import count_statements
 from roughcut.realtime.asyncapi import asyncapi_document
 from roughcut.realtime.chat import ChatNamespace, ChatPublisher, SendBudget
 from roughcut.realtime.projects import ProjectsNamespace
-from roughcut.realtime.publisher import SocketPublisher, drop_sessions
+from roughcut.realtime.publisher import SocketPublisher, drain_sockets, drop_sessions
 from roughcut.realtime.root import RootNamespace
 from roughcut.realtime.server import create_sio
 from roughcut.security.access import AccessVerifier, RevokedSessions
@@ -144,8 +144,7 @@ def create_app(settings: Settings) -> web.Application:
         # on_shutdown runs before aiohttp waits for open requests: SSE streams end instead of holding it
         # up, and every socket is closed so its client reconnects to another node and replays from there.
         notifier.close()
-        if sio.eio.sockets:  # engine.io's disconnect-all waits on an empty set otherwise, and raises
-            await sio.eio.disconnect()
+        await drain_sockets(sio)
         await sio.shutdown()
 
     async def http_client(app: web.Application) -> AsyncIterator[None]:

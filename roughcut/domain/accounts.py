@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from roughcut.domain import errors
-from roughcut.domain.events import SESSION_REVOKED, USER_DELETED, DomainEvent
+from roughcut.domain.events import SESSION_REVOKED, DomainEvent
 from roughcut.domain.model import (
     AuthSession,
     CodePurpose,
@@ -82,7 +82,7 @@ def check_password_rules(acc: Accounts, password: str, field_name: str = "passwo
         raise errors.ValidationFailed(fields={field_name: ["Too long."]})
 
 
-def _digest(value: str) -> str:
+def digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -159,13 +159,13 @@ async def verify_email_code(acc: Accounts, email: str, purpose: CodePurpose, cod
             raise errors.CodeInvalid(details={"attempts_left": acc.policy.code_max_attempts - row.attempts - 1})
         token = secrets.token_urlsafe(32)
         expires = now + timedelta(seconds=acc.policy.verification_ttl)
-        await uow.codes.mark_verified(row.id, _digest(token), now, expires)
+        await uow.codes.mark_verified(row.id, digest(token), now, expires)
         await uow.commit()
     return token
 
 
 async def _consume_verification(uow: UnitOfWork, email: str, purpose: CodePurpose, token: str, now: datetime) -> None:
-    if not await uow.codes.consume_token(email, purpose, _digest(token), now):
+    if not await uow.codes.consume_token(email, purpose, digest(token), now):
         raise errors.VerificationTokenInvalid()
 
 
@@ -175,7 +175,7 @@ async def signup(
     """Create an e-mail account with a proven address, and log it in."""
     email = normalize_email(email)
     check_password_rules(acc, password)
-    nickname = _nickname(nickname)
+    nickname = clean_nickname(nickname)
     now = acc.clock.now()
     async with acc.uow() as uow:
         if await uow.users.by_email(email) is not None:
@@ -231,74 +231,14 @@ async def _start_session(acc: Accounts, uow: UnitOfWork, user: User, device: Dev
         device.user_agent[:255],
         device.ip[:64],
     )
-    return await _issue(acc, uow, user, session, now)
+    return await issue_pair(acc, uow, user, session, now)
 
 
-async def _issue(acc: Accounts, uow: UnitOfWork, user: User, session: AuthSession, now: datetime) -> TokenPair:
+async def issue_pair(acc: Accounts, uow: UnitOfWork, user: User, session: AuthSession, now: datetime) -> TokenPair:
     refresh = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
-    await uow.sessions.add_refresh(session.id, _digest(refresh), now)
+    await uow.sessions.add_refresh(session.id, digest(refresh), now)
     access, expires_in = acc.tokens.issue_access(user.id, session.id, int(session.created_at.timestamp()))
     return TokenPair(access, refresh, expires_in, user, session.id)
-
-
-async def refresh(acc: Accounts, refresh_token: str) -> TokenPair:
-    """Rotate a refresh token. A token already rotated revokes its whole session (RFC 9700 §4.14.2)."""
-    now = acc.clock.now()
-    digest = _digest(refresh_token)
-    async with acc.uow() as uow:
-        token = await uow.sessions.find_refresh(digest)
-        if token is None:
-            raise errors.TokenInvalid()
-        session = await uow.sessions.get(token.session_id)
-        if session is None or session.revoked_at is not None:
-            raise errors.SessionRevoked()
-        if token.rotated_at is None and not session.alive(now):
-            raise errors.TokenExpired("The session has expired; log in again.")
-        # The conditional update makes two concurrent uses of one token race safely: one wins.
-        if token.rotated_at is not None or not await uow.sessions.rotate_refresh(digest, now):
-            await _revoke(uow, session.user_id, session.id, now, reason="refresh_token_reused")
-            await uow.commit()
-            raise errors.RefreshTokenReused()
-        user = await uow.users.get(session.user_id)
-        if user is None:
-            raise errors.SessionRevoked()
-        idle = min(now + timedelta(seconds=acc.policy.refresh_idle_ttl), session.absolute_expires_at)
-        await uow.sessions.touch(session.id, now, idle)
-        pair = await _issue(acc, uow, user, session, now)
-        await uow.commit()
-    return pair
-
-
-async def _revoke(uow: UnitOfWork, user_id: int, session_id: int, now: datetime, reason: str) -> None:
-    if await uow.sessions.revoke(session_id, now):
-        uow.record(
-            DomainEvent(
-                SESSION_REVOKED, {"user_id": user_id, "session_id": session_id, "reason": reason}, actor_id=user_id
-            )
-        )
-
-
-async def logout(acc: Accounts, user_id: int, session_id: int) -> None:
-    """End the caller's session: its refresh family dies."""
-    async with acc.uow() as uow:
-        await _revoke(uow, user_id, session_id, acc.clock.now(), reason="logout")
-        await uow.commit()
-
-
-async def list_sessions(acc: Accounts, user_id: int) -> list[AuthSession]:
-    """The user's live sessions, most recently used first."""
-    async with acc.uow() as uow:
-        return await uow.sessions.list_alive(user_id, acc.clock.now())
-
-
-async def revoke_session(acc: Accounts, user_id: int, session_id: int) -> None:
-    """Revoke one of the caller's own sessions; another user's session is not found."""
-    async with acc.uow() as uow:
-        session = await uow.sessions.get(session_id)
-        if session is None or session.user_id != user_id:
-            raise errors.NotFound("No such session.")
-        await _revoke(uow, user_id, session_id, acc.clock.now(), reason="revoked")
-        await uow.commit()
 
 
 async def reset_password(acc: Accounts, email: str, verification_token: str, new_password: str) -> None:
@@ -323,75 +263,11 @@ async def reset_password(acc: Accounts, email: str, verification_token: str, new
         await uow.commit()
 
 
-def _nickname(nickname: str) -> str:
+def clean_nickname(nickname: str) -> str:
     nickname = nickname.strip()
     if not 1 <= len(nickname) <= 50:
         raise errors.ValidationFailed(fields={"nickname": ["Use 1 to 50 characters."]})
     return nickname
-
-
-async def get_me(acc: Accounts, user_id: int) -> User:
-    """The caller's account."""
-    async with acc.uow() as uow:
-        user = await uow.users.get(user_id)
-    if user is None:
-        raise errors.NotAuthenticated("The account no longer exists.")
-    return user
-
-
-async def update_me(
-    acc: Accounts,
-    user_id: int,
-    *,
-    nickname: str | None = None,
-    avatar_url: str | None = None,
-    clear_avatar: bool = False,
-    current_password: str | None = None,
-    new_password: str | None = None,
-) -> User:
-    """Change nickname, avatar, or the password (which needs the current one)."""
-    now = acc.clock.now()
-    changes: dict[str, object] = {}
-    if nickname is not None:
-        changes["nickname"] = _nickname(nickname)
-    if avatar_url is not None or clear_avatar:
-        changes["avatar_url"] = avatar_url
-    async with acc.uow() as uow:
-        user = await uow.users.get(user_id)
-        if user is None:
-            raise errors.NotAuthenticated("The account no longer exists.")
-        if new_password is not None:
-            check_password_rules(acc, new_password, "new_password")
-            if user.password_hash is not None and (
-                current_password is None or not acc.hasher.verify(user.password_hash, current_password)
-            ):
-                raise errors.ValidationFailed(fields={"current_password": ["Wrong password."]})
-            changes["password_hash"] = acc.hasher.hash(new_password)
-        if changes:
-            user = await uow.users.update(user_id, now, **changes)
-            await uow.commit()
-    return user
-
-
-async def delete_me(acc: Accounts, user_id: int, session_id: int, password: str | None) -> None:
-    """Delete the account after re-authentication: the password, or a login in the last minutes."""
-    now = acc.clock.now()
-    async with acc.uow() as uow:
-        user = await uow.users.get(user_id)
-        session = await uow.sessions.get(session_id)
-        if user is None or session is None:
-            raise errors.NotAuthenticated()
-        if password is not None and user.password_hash is not None:
-            if not acc.hasher.verify(user.password_hash, password):
-                raise errors.InvalidCredentials("The password is wrong.")
-        elif now - session.created_at > timedelta(seconds=acc.policy.fresh_login):
-            raise errors.ReauthenticationRequired()
-        if await uow.projects.owned_count(user_id):
-            raise errors.Conflict("Transfer or delete the projects you own first.")
-        revoked = await uow.sessions.revoke_all(user_id, now)
-        await uow.users.delete(user_id)
-        uow.record(DomainEvent(USER_DELETED, {"user_id": user_id, "session_ids": revoked}, actor_id=user_id))
-        await uow.commit()
 
 
 async def social_login(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from roughcut import keys
-from roughcut.domain import accounts, errors
+from roughcut.domain import accounts, errors, sessions
 from roughcut.http import schemas as s
 from roughcut.http.jsonutil import json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body
@@ -20,6 +20,7 @@ from roughcut.http.security import (
 )
 
 routes = ApiRoutes()
+SESSION = s.SessionSchema(exclude=("current",))
 TAGS = ("auth",)
 
 
@@ -125,7 +126,7 @@ async def refresh(request: web.Request) -> web.Response:
         if token is None:
             raise errors.TokenMissing("Send refresh_token or the refresh cookie.")
         check_csrf(request)
-    pair = await accounts.refresh(request.config_dict[keys.ACCOUNTS], token)
+    pair = await sessions.refresh(request.config_dict[keys.ACCOUNTS], token)
     # A caller who refreshed from the cookie stays in cookie mode.
     return token_response(request, pair, cookies=True if from_cookie else None)
 
@@ -135,7 +136,7 @@ async def refresh(request: web.Request) -> web.Response:
 )
 async def logout(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    await accounts.logout(request.config_dict[keys.ACCOUNTS], claims.user_id, claims.session_id)
+    await sessions.logout(request.config_dict[keys.ACCOUNTS], claims.user_id, claims.session_id)
     response = web.Response(status=204)
     clear_cookies(response)
     return response
@@ -191,8 +192,8 @@ async def social(request: web.Request) -> web.Response:
 )
 async def list_sessions(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    sessions = await accounts.list_sessions(request.config_dict[keys.ACCOUNTS], claims.user_id)
-    items = [{**s.SessionSchema(exclude=("current",)).dump(x), "current": x.id == claims.session_id} for x in sessions]
+    alive = await sessions.list_sessions(request.config_dict[keys.ACCOUNTS], claims.user_id)
+    items = [{**SESSION.dump(x), "current": x.id == claims.session_id} for x in alive]
     return json_response({"items": items})
 
 
@@ -207,5 +208,5 @@ async def list_sessions(request: web.Request) -> web.Response:
 )
 async def revoke_session(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    await accounts.revoke_session(request.config_dict[keys.ACCOUNTS], claims.user_id, path_int(request, "session_id"))
+    await sessions.revoke_session(request.config_dict[keys.ACCOUNTS], claims.user_id, path_int(request, "session_id"))
     return web.Response(status=204)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from roughcut import keys
-from roughcut.domain import accounts, errors, memos
+from roughcut.domain import errors, memos, profile
 from roughcut.http import schemas as s
 from roughcut.http.jsonutil import etag_response, json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
@@ -28,7 +28,7 @@ def _me(user: Any) -> dict[str, Any]:
 @routes.route("GET", "/me", op="getMe", summary="The caller's account", tags=TAGS, responses={200: s.UserSchema})
 async def get_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    return etag_response(request, _me(await accounts.get_me(request.config_dict[keys.ACCOUNTS], claims.user_id)))
+    return etag_response(request, _me(await profile.get_me(request.config_dict[keys.ACCOUNTS], claims.user_id)))
 
 
 @routes.route(
@@ -43,7 +43,7 @@ async def get_me(request: web.Request) -> web.Response:
 async def update_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, s.MeUpdate)
-    user = await accounts.update_me(
+    user = await profile.update_me(
         request.config_dict[keys.ACCOUNTS],
         claims.user_id,
         nickname=data.get("nickname"),
@@ -68,9 +68,7 @@ async def update_me(request: web.Request) -> web.Response:
 async def delete_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, s.MeDelete)
-    await accounts.delete_me(
-        request.config_dict[keys.ACCOUNTS], claims.user_id, claims.session_id, data.get("password")
-    )
+    await profile.delete_me(request.config_dict[keys.ACCOUNTS], claims.user_id, claims.session_id, data.get("password"))
     response = web.Response(status=204)
     clear_cookies(response)
     return response

@@ -86,3 +86,18 @@ def drop_sessions(sio: socketio.AsyncServer, session_ids: list[int]) -> None:
                 task = loop.create_task(sio.disconnect(sid, namespace=namespace, ignore_queue=True))
                 _pending.add(task)
                 task.add_done_callback(_pending.discard)
+
+
+DRAIN_SECONDS = 5.0
+
+
+async def drain_sockets(sio: socketio.AsyncServer) -> None:
+    """Node shutdown: send every socket a close (without waiting for its queue) so clients move elsewhere.
+
+    engine.io's own disconnect-all waits for each socket's queue to drain, which never ends for a socket
+    whose peer is already gone; here the whole drain is bounded.
+    """
+    sockets = list(sio.eio.sockets.values())
+    if sockets:
+        closing = [asyncio.ensure_future(sock.close(wait=False)) for sock in sockets]
+        await asyncio.wait(closing, timeout=DRAIN_SECONDS)

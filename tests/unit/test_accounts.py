@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from roughcut.domain import accounts, errors
+from roughcut.domain import accounts, errors, profile, sessions
 from roughcut.domain.accounts import Accounts, AuthPolicy
 from roughcut.domain.events import SESSION_REVOKED
 from roughcut.domain.model import CodePurpose, Device
@@ -102,38 +102,38 @@ async def test_signup_with_existing_address_mails_a_notice_not_a_code(acc: Accou
 async def test_refresh_idle_expiry(acc: Accounts, outbox: Outbox, clock: FakeClock) -> None:
     pair = await _user(acc, outbox)
     clock.advance(minutes=59)
-    pair = await accounts.refresh(acc, pair.refresh_token)  # using it moves the idle deadline
+    pair = await sessions.refresh(acc, pair.refresh_token)  # using it moves the idle deadline
     clock.advance(minutes=59)
-    pair = await accounts.refresh(acc, pair.refresh_token)
+    pair = await sessions.refresh(acc, pair.refresh_token)
     clock.advance(minutes=61)
     with pytest.raises(errors.TokenExpired):
-        await accounts.refresh(acc, pair.refresh_token)
+        await sessions.refresh(acc, pair.refresh_token)
 
 
 async def test_refresh_absolute_expiry(acc: Accounts, outbox: Outbox, clock: FakeClock) -> None:
     pair = await _user(acc, outbox)
     for _ in range(4):  # used every 40 minutes: never idle, but the session ends after 3 hours
         clock.advance(minutes=40)
-        pair = await accounts.refresh(acc, pair.refresh_token)
+        pair = await sessions.refresh(acc, pair.refresh_token)
     clock.advance(minutes=40)
     with pytest.raises(errors.TokenExpired):
-        await accounts.refresh(acc, pair.refresh_token)
+        await sessions.refresh(acc, pair.refresh_token)
 
 
 async def test_reuse_revokes_the_family_and_records_the_event(acc: Accounts, outbox: Outbox, store: Store) -> None:
     pair = await _user(acc, outbox)
-    newer = await accounts.refresh(acc, pair.refresh_token)
+    newer = await sessions.refresh(acc, pair.refresh_token)
     with pytest.raises(errors.RefreshTokenReused):
-        await accounts.refresh(acc, pair.refresh_token)
+        await sessions.refresh(acc, pair.refresh_token)
     assert store.sessions[pair.session_id].revoked_at is not None
     assert [e.data["reason"] for e in store.events if e.type == SESSION_REVOKED] == ["refresh_token_reused"]
     with pytest.raises(errors.SessionRevoked):
-        await accounts.refresh(acc, newer.refresh_token)
+        await sessions.refresh(acc, newer.refresh_token)
 
 
 async def test_unknown_refresh_token(acc: Accounts) -> None:
     with pytest.raises(errors.TokenInvalid):
-        await accounts.refresh(acc, "never-issued")
+        await sessions.refresh(acc, "never-issued")
 
 
 async def test_delete_me_without_password_needs_a_fresh_login(
@@ -142,14 +142,14 @@ async def test_delete_me_without_password_needs_a_fresh_login(
     pair = await _user(acc, outbox)
     clock.advance(minutes=11)
     with pytest.raises(errors.ReauthenticationRequired):
-        await accounts.delete_me(acc, pair.user.id, pair.session_id, None)
+        await profile.delete_me(acc, pair.user.id, pair.session_id, None)
     store.owned_projects[pair.user.id] = 1
     with pytest.raises(errors.Conflict):
-        await accounts.delete_me(acc, pair.user.id, pair.session_id, PW)
+        await profile.delete_me(acc, pair.user.id, pair.session_id, PW)
     store.owned_projects[pair.user.id] = 0
-    await accounts.delete_me(acc, pair.user.id, pair.session_id, PW)
+    await profile.delete_me(acc, pair.user.id, pair.session_id, PW)
     with pytest.raises(errors.NotAuthenticated):
-        await accounts.get_me(acc, pair.user.id)
+        await profile.get_me(acc, pair.user.id)
 
 
 @pytest.mark.parametrize("email", ["", "no-at-sign", "a@b", "a b@example.com"])

@@ -19,12 +19,13 @@ from roughcut.http.middlewares import REQUEST_ID_HEADER
 from roughcut.http.routing import ApiRoutes, path_int, read_query
 from roughcut.http.security import authenticate
 from roughcut.logging import request_id
+from roughcut.security.access import RevokedSessions
 from roughcut.storage.broker import Subscription
 
 routes = ApiRoutes()
 
 KEEPALIVE_SECONDS = 15.0  # a comment this often keeps proxies from closing a quiet stream (and re-reads the log)
-LIVENESS_SECONDS = 1.0  # how often a waiting stream checks its client, the token expiry and node shutdown
+LIVENESS_SECONDS = 1.0  # how often a waiting stream checks its client, its token and session, and node shutdown
 RETRY_MS = 3000  # the reconnect delay EventSource is told to use
 WRITE_TIMEOUT_SECONDS = 10.0  # a client that cannot take a write this long is dropped (it resumes from the log)
 PAGE_SIZE = 100  # events read from the log per query
@@ -74,6 +75,17 @@ class _Stream:
     project_id: int
     expires_at: int
     cursor: int
+    session_id: int
+    revoked: RevokedSessions
+
+    def _over(self) -> bool:
+        """The node stops, the client left, the token expired, or its session ended (logout)."""
+        return (
+            self.sub.closed
+            or _disconnected(self.request)
+            or time.time() >= self.expires_at
+            or self.session_id in self.revoked
+        )
 
     async def run(self) -> None:
         """Send and wait until the caller may no longer read, goes away, its token expires, or the node stops."""
@@ -114,7 +126,7 @@ class _Stream:
         """Wait for news (True) or a quiet keepalive period (False); None when the stream must end."""
         loop = asyncio.get_running_loop()
         quiet_until = loop.time() + KEEPALIVE_SECONDS
-        while not (self.sub.closed or _disconnected(self.request) or time.time() >= self.expires_at):
+        while not self._over():
             left = quiet_until - loop.time()
             if left <= 0:
                 return False
@@ -157,6 +169,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             project_id=project_id,
             expires_at=claims.expires_at,
             cursor=last if after is None else after,
+            session_id=claims.session_id,
+            revoked=request.config_dict[keys.ACCESS].revoked,
         )
         with suppress(ConnectionResetError):  # the client went away (or was dropped): nothing to report
             await stream.run()

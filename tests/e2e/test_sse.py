@@ -185,6 +185,13 @@ async def test_the_stream_ends_when_the_access_token_expires(client: TestClient[
     assert await _frame(resp) is None
 
 
+async def test_the_stream_ends_at_logout(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    _, member, project_id = await _team(client, mailbox)
+    resp = await _open(client, project_id, auth(member))
+    assert (await client.post("/api/v1/auth/logout", headers=auth(member))).status == 204
+    assert await _frame(resp) is None  # the token is still signed and unexpired, but its session ended
+
+
 async def test_node_shutdown_ends_open_streams(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
     _, member, project_id = await _team(client, mailbox)
     resp = await _open(client, project_id, auth(member))

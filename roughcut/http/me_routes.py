@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import date
 from typing import Any
 
 from aiohttp import web
 
 from roughcut import keys
-from roughcut.domain import errors, memos, profile
+from roughcut.domain import memos, profile
+from roughcut.http import cursor
 from roughcut.http import schemas as s
 from roughcut.http.jsonutil import etag_response, json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
@@ -74,20 +72,6 @@ async def delete_me(request: web.Request) -> web.Response:
     return response
 
 
-def encode_cursor(day: date, memo_id: int) -> str:
-    """An opaque cursor after (date, id)."""
-    return base64.urlsafe_b64encode(f"{day.isoformat()}|{memo_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[date, int]:
-    """Parse a cursor made by encode_cursor; a forged one is a validation error."""
-    try:
-        day_s, id_s = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return date.fromisoformat(day_s), int(id_s)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise errors.ValidationFailed(fields={"cursor": ["Not a cursor from this API."]}) from None
-
-
 @routes.route(
     "GET",
     "/me/memos",
@@ -100,7 +84,7 @@ def decode_cursor(cursor: str) -> tuple[date, int]:
 async def list_memos(request: web.Request) -> web.Response:
     claims = authenticate(request)
     q = read_query(request, s.MemoQuery)
-    after = decode_cursor(q["cursor"]) if "cursor" in q else None
+    after = cursor.decode_day(q.get("cursor"))
     limit = q["limit"]
     items = await memos.list_memos(
         request.config_dict[keys.UOW], claims.user_id, q.get("from_"), q.get("to"), after, limit + 1
@@ -109,7 +93,7 @@ async def list_memos(request: web.Request) -> web.Response:
     return json_response(
         {
             "items": s.MemoSchema(many=True).dump(page),
-            "next_cursor": encode_cursor(page[-1].date, page[-1].id) if more else None,
+            "next_cursor": cursor.encode_day(page[-1].date, page[-1].id) if more else None,
         }
     )
 

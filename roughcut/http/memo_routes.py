@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from aiohttp import web
 from marshmallow import Schema, fields
 
 from roughcut import keys
-from roughcut.domain import errors, project_memos
+from roughcut.domain import project_memos
 from roughcut.domain.calendar import calendar
 from roughcut.domain.project_model import ProjectMemo, StageName, StageStatus
 from roughcut.domain.projects import Projects
@@ -74,18 +73,6 @@ def _memo(memo: ProjectMemo) -> dict[str, Any]:
     return body
 
 
-def _after(raw: str | None) -> tuple[date, int] | None:
-    if raw is None:
-        return None
-    day, memo_id = cursor.decode(raw, 2)
-    try:
-        if not isinstance(day, str) or not isinstance(memo_id, int):
-            raise ValueError
-        return date.fromisoformat(day), memo_id
-    except ValueError:
-        raise errors.ValidationFailed(fields={"cursor": ["Not a cursor from this API."]}) from None
-
-
 @routes.route(
     "GET",
     "/projects/{project_id}/memos",
@@ -106,11 +93,11 @@ async def list_memos(request: web.Request) -> web.Response:
         path_int(request, "project_id"),
         q.get("from_"),
         q.get("to"),
-        _after(q.get("cursor")),
+        cursor.decode_day(q.get("cursor")),
         limit + 1,
     )
     page, more = found[:limit], len(found) > limit
-    nxt = cursor.encode(page[-1].date.isoformat(), page[-1].id) if more else None
+    nxt = cursor.encode_day(page[-1].date, page[-1].id) if more else None
     return json_response({"items": [_memo(m) for m in page], "next_cursor": nxt})
 
 

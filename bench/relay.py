@@ -20,9 +20,9 @@ import uvloop
 from aiohttp import web
 
 from roughcut.__main__ import GC_THRESHOLDS
-from roughcut.http.jsonutil import SocketJson
 from roughcut.realtime.rooms import CHAT_NAMESPACE
 from roughcut.realtime.server import MAX_MESSAGE, PING_INTERVAL, PING_TIMEOUT, _websocket_class
+from roughcut.wire.json import SocketJson
 
 AUTHOR = {"id": 0, "nickname": "relay"}
 

@@ -11,12 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts
 from roughcut.domain.chat import Chat
-from roughcut.domain.ports import BlobStore, UnitOfWorkFactory
+from roughcut.domain.ports import BlobStore, ProjectNews, RateLimiter, UnitOfWorkFactory
 from roughcut.domain.projects import Projects
 from roughcut.security.access import AccessVerifier
 from roughcut.security.tokens import JwtTokens
-from roughcut.storage.broker import Notifier
-from roughcut.storage.ratelimit import RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -29,6 +27,6 @@ TOKENS = web.AppKey("tokens", JwtTokens)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")
 PROJECTS = web.AppKey("projects", Projects)
 BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
-NOTIFIER = web.AppKey("notifier", Notifier)
+NOTIFIER: web.AppKey[ProjectNews] = web.AppKey("notifier")
 CHAT = web.AppKey("chat", Chat)
 ACCESS = web.AppKey("access", AccessVerifier)

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from roughcut.domain import errors
-from roughcut.domain.events import SESSION_REVOKED, DomainEvent
-from roughcut.domain.model import (
+from roughcut.domain.account_model import (
     AuthSession,
     CodePurpose,
     Device,
@@ -20,6 +19,7 @@ from roughcut.domain.model import (
     TokenPair,
     User,
 )
+from roughcut.domain.events import SESSION_REVOKED, DomainEvent
 from roughcut.domain.ports import (
     Clock,
     Mailer,
@@ -258,6 +258,7 @@ async def reset_password(acc: Accounts, email: str, verification_token: str, new
                     SESSION_REVOKED,
                     {"user_id": user.id, "session_id": session_id, "reason": "password_reset"},
                     actor_id=user.id,
+                    ended_sessions=(session_id,),
                 )
             )
         await uow.commit()

@@ -1,102 +1,69 @@
-"""Chat use cases: one room per feedback thread, messages stored with a gap-free `seq` before anyone sees them."""
+"""Chat use cases: one room per feedback thread, messages stored with a gap-free `seq` before anyone sees them.
+
+A send goes to the group-commit writer (a port), which stores concurrent sends in one transaction. The
+writer's decisions are the pure functions at the end of this module: who may post (members of the
+locked thread), which sends are retries (a stored `client_id`), and each new message's `seq`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from roughcut.domain import errors
-from roughcut.domain.ports import Clock
+from roughcut.domain.chat_model import (
+    ChatMessage,
+    JoinResult,
+    LockedThread,
+    NewMessageRow,
+    PostMessage,
+    RetryKey,
+    RoomState,
+    Sent,
+)
+from roughcut.domain.events import Audience, Committed, MessagePosted
+from roughcut.domain.ports import ChatWriter, Clock, UnitOfWork, UnitOfWorkFactory
 from roughcut.domain.project_model import UserRef
 
 TEXT_MAX = 4000
 REPLAY_MAX = 200  # `join` returns at most this many missed messages; past it the client pages the history
 HISTORY_MAX = 200
+MEMBERS_TTL = timedelta(seconds=2)  # how long a thread's member list is reused for typing notices
+MEMBERS_CACHED_MAX = 10_000  # threads remembered at most (the cache starts over past it)
 
 
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    id: int
-    feedback_id: int
-    seq: int
-    author: UserRef | None
-    client_id: str
-    text: str
-    created_at: datetime
+@dataclass(slots=True)
+class RoomMembers:
+    """A short-lived per-node memory of each thread's members, for typing notices (not for messages)."""
 
-    def wire(self) -> dict[str, Any]:
-        """The `message` payload of API.md."""
-        author = {"id": self.author.id, "nickname": self.author.nickname} if self.author else None
-        return {
-            "feedback_id": self.feedback_id,
-            "seq": self.seq,
-            "id": self.id,
-            "client_id": self.client_id,
-            "author": author,
-            "text": self.text,
-            "created_at": self.created_at,
-        }
+    clock: Clock
+    _seen: dict[int, tuple[datetime, tuple[int, ...]]] = field(default_factory=dict)
 
+    def get(self, feedback_id: int) -> tuple[int, ...] | None:
+        """The remembered members, or None when unknown or stale."""
+        entry = self._seen.get(feedback_id)
+        return entry[1] if entry is not None and entry[0] > self.clock.now() else None
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A message a member asked to send."""
-
-    user_id: int
-    feedback_id: int
-    client_id: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """A stored message and the members to deliver it to (as of the storing transaction)."""
-
-    message: ChatMessage
-    recipients: tuple[int, ...]
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class RoomState:
-    project_id: int
-    last_seq: int
-    read_seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class JoinResult:
-    project_id: int
-    last_seq: int
-    read_seq: int
-    missed: list[ChatMessage]
-    truncated: bool
-
-
-class ChatWriter(Protocol):
-    async def send(self, item: Outgoing) -> Delivery: ...
-
-
-class ChatStore(Protocol):
-    async def room(self, feedback_id: int, user_id: int) -> RoomState | None: ...
-    async def members(self, feedback_id: int) -> tuple[int, ...]: ...
-    async def after(self, feedback_id: int, after_seq: int, limit: int) -> list[ChatMessage]: ...
-    async def before(self, feedback_id: int, before_seq: int | None, limit: int) -> list[ChatMessage]: ...
-    async def mark_read(self, feedback_id: int, user_id: int, seq: int, now: datetime) -> int: ...
+    def remember(self, feedback_id: int, members: tuple[int, ...]) -> None:
+        """Keep a member list just read."""
+        if len(self._seen) >= MEMBERS_CACHED_MAX:
+            self._seen.clear()
+        self._seen[feedback_id] = (self.clock.now() + MEMBERS_TTL, members)
 
 
 @dataclass(frozen=True, slots=True)
 class Chat:
     """The ports the chat use cases work with."""
 
+    uow: UnitOfWorkFactory
     writer: ChatWriter
-    store: ChatStore
     clock: Clock
+    members: RoomMembers
 
 
-async def _room(chat: Chat, user_id: int, feedback_id: int) -> RoomState:
-    state = await chat.store.room(feedback_id, user_id)
+async def _room(uow: UnitOfWork, user_id: int, feedback_id: int) -> RoomState:
+    state = await uow.chat.room(feedback_id, user_id)
     if state is None:
         raise errors.NotFound("No such feedback thread.")
     return state
@@ -104,10 +71,11 @@ async def _room(chat: Chat, user_id: int, feedback_id: int) -> RoomState:
 
 async def join(chat: Chat, user_id: int, feedback_id: int, after_seq: int | None) -> JoinResult:
     """Check membership and return the room's state and every message after `after_seq` (bounded)."""
-    state = await _room(chat, user_id, feedback_id)
-    missed: list[ChatMessage] = []
-    if after_seq is not None and after_seq < state.last_seq:
-        missed = await chat.store.after(feedback_id, after_seq, REPLAY_MAX + 1)
+    async with chat.uow() as uow:
+        state = await _room(uow, user_id, feedback_id)
+        missed: list[ChatMessage] = []
+        if after_seq is not None and after_seq < state.last_seq:
+            missed = await uow.chat.after(feedback_id, after_seq, REPLAY_MAX + 1)
     truncated = len(missed) > REPLAY_MAX
     return JoinResult(state.project_id, state.last_seq, state.read_seq, missed[:REPLAY_MAX], truncated)
 
@@ -119,32 +87,142 @@ def check_text(text: str) -> str:
     return text
 
 
-async def send(chat: Chat, user_id: int, feedback_id: int, client_id: str, text: str) -> Delivery:
+async def send(chat: Chat, post: PostMessage) -> Sent:
     """Store a message (a repeated client_id returns the first one); members only."""
-    return await chat.writer.send(Outgoing(user_id, feedback_id, client_id, check_text(text)))
+    check_text(post.text)
+    return await chat.writer.send(post)
 
 
 async def mark_read(chat: Chat, user_id: int, feedback_id: int, seq: int) -> tuple[int, tuple[int, ...]]:
     """Move the caller's read marker forward (never back); returns it and whom to tell."""
-    state = await _room(chat, user_id, feedback_id)
-    if seq > state.last_seq:
-        raise errors.ValidationFailed(fields={"seq": [f"The room's last seq is {state.last_seq}."]})
-    stored = await chat.store.mark_read(feedback_id, user_id, seq, chat.clock.now())
-    return stored, await chat.store.members(feedback_id)
+    async with chat.uow() as uow:
+        state = await _room(uow, user_id, feedback_id)
+        if seq > state.last_seq:
+            raise errors.ValidationFailed(fields={"seq": [f"The room's last seq is {state.last_seq}."]})
+        stored = await uow.chat.mark_read(feedback_id, user_id, seq, chat.clock.now())
+        members = await uow.chat.members(feedback_id)
+        await uow.commit()
+    chat.members.remember(feedback_id, members)
+    return stored, members
 
 
 async def typing_audience(chat: Chat, user_id: int, feedback_id: int) -> tuple[int, ...]:
     """Whom a member's typing notice goes to; non-members get not_found."""
-    await _room(chat, user_id, feedback_id)
-    return await chat.store.members(feedback_id)
+    async with chat.uow() as uow:
+        await _room(uow, user_id, feedback_id)
+        members = chat.members.get(feedback_id)
+        if members is None:
+            members = await uow.chat.members(feedback_id)
+            chat.members.remember(feedback_id, members)
+    return members
+
+
+async def room_members(chat: Chat, feedback_id: int) -> tuple[int, ...]:
+    """A thread's members (recently read ones may be reused), for notices that need no check."""
+    members = chat.members.get(feedback_id)
+    if members is None:
+        async with chat.uow() as uow:
+            members = await uow.chat.members(feedback_id)
+        chat.members.remember(feedback_id, members)
+    return members
 
 
 async def history(
     chat: Chat, user_id: int, feedback_id: int, before_seq: int | None, after_seq: int | None, limit: int
 ) -> list[ChatMessage]:
     """A page of the room's messages in seq order: after `after_seq`, or before `before_seq`, or the latest."""
-    await _room(chat, user_id, feedback_id)
     limit = min(limit, HISTORY_MAX)
-    if after_seq is not None:
-        return await chat.store.after(feedback_id, after_seq, limit)
-    return await chat.store.before(feedback_id, before_seq, limit)
+    async with chat.uow() as uow:
+        await _room(uow, user_id, feedback_id)
+        if after_seq is not None:
+            return await uow.chat.after(feedback_id, after_seq, limit)
+        return await uow.chat.before(feedback_id, before_seq, limit)
+
+
+# ---- the group commit's decisions: pure functions over the rows one transaction locked ----
+
+
+@dataclass(frozen=True, slots=True)
+class _New:
+    row: int  # index into BatchPlan.rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    slot: int  # an earlier send of this batch with the same client_id
+
+
+_Slot = _New | _Repeat | Sent | errors.DomainError
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What one storing transaction writes, and what each send of the batch is answered."""
+
+    rows: list[NewMessageRow]
+    last_seq: dict[int, int]  # new counter per thread that got messages
+    slots: list[_Slot]
+
+
+def _member(item: PostMessage, threads: Mapping[int, LockedThread]) -> bool:
+    thread = threads.get(item.feedback_id)
+    return thread is not None and item.user_id in thread.members
+
+
+def retry_keys(items: Sequence[PostMessage], threads: Mapping[int, LockedThread]) -> list[RetryKey]:
+    """The (thread, author, client_id) keys whose stored messages the batch must look up (members' sends)."""
+    return sorted({(i.feedback_id, i.user_id, i.client_id) for i in items if _member(i, threads)})
+
+
+def plan_batch(
+    items: Sequence[PostMessage], threads: Mapping[int, LockedThread], stored: Mapping[RetryKey, ChatMessage]
+) -> BatchPlan:
+    """Decide each send: refused (not a member), a retry (answered with the stored message), or new (next seq)."""
+    counters = {fid: thread.last_seq for fid, thread in threads.items()}
+    rows: list[NewMessageRow] = []
+    slots: list[_Slot] = []
+    claimed: dict[RetryKey, int] = {}
+    for item in items:
+        key = (item.feedback_id, item.user_id, item.client_id)
+        if not _member(item, threads):
+            slots.append(errors.NotFound("No such feedback thread."))
+        elif key in stored:
+            slots.append(Sent(stored[key], duplicate=True))
+        elif key in claimed:  # the same send twice in one batch: the later one is a retry
+            slots.append(_Repeat(claimed[key]))
+        else:
+            counters[item.feedback_id] += 1
+            claimed[key] = len(slots)
+            slots.append(_New(len(rows)))
+            rows.append(
+                NewMessageRow(item.feedback_id, counters[item.feedback_id], item.user_id, item.client_id, item.text)
+            )
+    moved = {row.feedback_id: counters[row.feedback_id] for row in rows}
+    return BatchPlan(rows, moved, slots)
+
+
+def settle_batch(
+    plan: BatchPlan, threads: Mapping[int, LockedThread], ids: Sequence[int], now: datetime
+) -> tuple[list[Sent | errors.DomainError], list[Committed]]:
+    """Given the inserted rows' ids: each send's answer, and the new messages with their audiences, in seq order."""
+    if len(ids) != len(plan.rows):
+        raise ValueError("one id per inserted row")
+    messages: list[ChatMessage] = []
+    committed: list[Committed] = []
+    for row, new_id in zip(plan.rows, ids, strict=True):
+        thread = threads[row.feedback_id]
+        author = UserRef(row.author_id, thread.members[row.author_id])
+        message = ChatMessage(new_id, row.feedback_id, row.seq, author, row.client_id, row.text, now)
+        messages.append(message)
+        committed.append(Committed(MessagePosted(message), Audience(users=tuple(thread.members))))
+    answers: list[Sent | errors.DomainError] = []
+    for slot in plan.slots:
+        if isinstance(slot, _New):
+            answers.append(Sent(messages[slot.row]))
+        elif isinstance(slot, _Repeat):
+            first = answers[slot.slot]
+            assert isinstance(first, Sent)
+            answers.append(Sent(first.message, duplicate=True))
+        else:
+            answers.append(slot)
+    return answers, committed

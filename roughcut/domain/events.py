@@ -1,10 +1,19 @@
-"""Domain events: recorded by use cases, stored in the event log with the transaction, published after."""
+"""Domain events: recorded by use cases, stored with their transaction, published after commit.
+
+The unit of work fixes each event's `Audience` inside the transaction that made it (the members it
+read under the project lock), so what leaves after commit needs no further query: a member removed
+later never receives it, and a member removed by this very event receives it once more, then loses
+the project's rooms.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from roughcut.domain.chat_model import ChatMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +24,11 @@ class DomainEvent:
     data: dict[str, Any] = field(default_factory=dict)
     project_id: int | None = None
     actor_id: int | None = None
-    # Who receives it live, when not simply the project's members at publish time (never stored).
-    audience: tuple[int, ...] | None = None
+    # Users who lose the project with this event (member.left, project.deleted): they receive it too,
+    # then their rooms close. Never stored.
+    leaving: tuple[int, ...] = ()
+    # Login sessions this event ends (session.revoked, user.deleted): their sockets and streams close.
+    ended_sessions: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +41,6 @@ class StoredEvent:
     project_id: int | None
     actor_id: int | None
     at: datetime
-    audience: tuple[int, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The wire shape shared by Socket.IO, SSE and the REST log."""
@@ -43,9 +54,45 @@ class StoredEvent:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who a committed change reaches, as the transaction that made it saw it."""
+
+    users: tuple[int, ...] = ()  # receive it live
+    leaving: tuple[int, ...] = ()  # lose the project's rooms right after it
+    threads: tuple[int, ...] = ()  # the project's chat rooms that `leaving` users lose
+    sessions: tuple[int, ...] = ()  # login sessions that ended: their sockets close on every node
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePosted:
+    """A chat message stored by the group commit: an event of the thread's room."""
+
+    message: ChatMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A committed change and its audience: what the one publisher hands on."""
+
+    event: StoredEvent | MessagePosted
+    audience: Audience
+
+
+def audience_of(
+    event: DomainEvent, members: Mapping[int, Sequence[int]], threads: Mapping[int, Sequence[int]]
+) -> Audience:
+    """The audience of an event from the rows its transaction read (members and threads per project)."""
+    if event.project_id is None:
+        return Audience(sessions=event.ended_sessions)
+    current = tuple(members.get(event.project_id, ()))
+    users = current + tuple(u for u in event.leaving if u not in current)
+    gone = threads.get(event.project_id, ()) if event.leaving else ()
+    return Audience(users=users, leaving=event.leaving, threads=tuple(gone), sessions=event.ended_sessions)
+
+
 SESSION_REVOKED = "session.revoked"
 USER_DELETED = "user.deleted"
-USER_UPDATED = "user.updated"
 
 PROJECT_UPDATED = "project.updated"
 PROJECT_DELETED = "project.deleted"

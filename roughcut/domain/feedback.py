@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from roughcut.domain import errors
+from roughcut.domain.commands import UNSET, given
 from roughcut.domain.events import (
     COMMENT_CREATED,
     COMMENT_DELETED,
@@ -27,16 +28,15 @@ from roughcut.domain.feedback_model import (
     TITLE_MAX,
     Comment,
     CommentCursor,
+    EditComment,
     FeedbackThread,
     NewComment,
+    UpdateThread,
     comment_data,
 )
 from roughcut.domain.ports import UnitOfWork
 from roughcut.domain.project_model import EDITORS, Role
 from roughcut.domain.projects import Projects, require_role
-
-THREAD_FIELDS = frozenset({"title", "description", "status"})
-COMMENT_FIELDS = frozenset({"text", "at_ms", "until_ms", "title", "section", "annotation"})
 
 
 def _title(title: str) -> str:
@@ -66,12 +66,6 @@ def _check_position(at_ms: int | None, until_ms: int | None) -> None:
             raise errors.ValidationFailed(fields={name: ["Must not be negative."]})
     if until_ms is not None and (at_ms is None or until_ms < at_ms):
         raise errors.ValidationFailed(fields={"until_ms": ["Needs at_ms and must not be before it."]})
-
-
-def _unknown(changes: dict[str, Any], allowed: frozenset[str]) -> None:
-    unknown = set(changes) - allowed
-    if unknown:
-        raise errors.ValidationFailed(fields={k: ["Not writable."] for k in sorted(unknown)})
 
 
 async def _thread_role(uow: UnitOfWork, user_id: int, feedback_id: int, allowed: frozenset[Role] | None = None) -> int:
@@ -144,13 +138,14 @@ async def get_thread(deps: Projects, user_id: int, feedback_id: int) -> Feedback
     return thread
 
 
-async def update_thread(deps: Projects, user_id: int, feedback_id: int, changes: dict[str, Any]) -> FeedbackThread:
+async def update_thread(deps: Projects, user_id: int, cmd: UpdateThread) -> FeedbackThread:
     """Change a thread's title, description or status (owner and managers)."""
-    _unknown(changes, THREAD_FIELDS)
-    if "title" in changes:
-        changes["title"] = _title(changes["title"])
-    if "description" in changes:
-        changes["description"] = _description(changes["description"])
+    changes = given(cmd)
+    if cmd.title is not UNSET:
+        changes["title"] = _title(cmd.title)
+    if cmd.description is not UNSET:
+        changes["description"] = _description(cmd.description)
+    feedback_id = cmd.feedback_id
     async with deps.uow() as uow:
         project_id = await _thread_role(uow, user_id, feedback_id, EDITORS)
         before = await _thread(uow, user_id, feedback_id)
@@ -206,11 +201,12 @@ async def add_comment(deps: Projects, user_id: int, new: NewComment) -> Comment:
     return comment
 
 
-async def edit_comment(deps: Projects, user_id: int, comment_id: int, changes: dict[str, Any]) -> Comment:
+async def edit_comment(deps: Projects, user_id: int, cmd: EditComment) -> Comment:
     """Change a comment's text, position, labels or drawing (its author only)."""
-    _unknown(changes, COMMENT_FIELDS)
-    if "text" in changes:
-        changes["text"] = _text(changes["text"])
+    changes = given(cmd)
+    if cmd.text is not UNSET:
+        changes["text"] = _text(cmd.text)
+    comment_id = cmd.comment_id
     async with deps.uow() as uow:
         current = await _comment_role(uow, user_id, comment_id)
         if not current.written_by(user_id):

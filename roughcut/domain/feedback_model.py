@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from roughcut.domain.commands import UNSET, Unset
 from roughcut.domain.project_model import UserRef
 
 TITLE_MAX = 200
@@ -148,6 +149,29 @@ class NewComment:
     title: str = ""
     section: str = ""
     annotation: Annotation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateThread:
+    """Change a thread's title, description or status; the ones left UNSET stay as they are."""
+
+    feedback_id: int
+    title: str | Unset = UNSET
+    description: str | Unset = UNSET
+    status: FeedbackStatus | Unset = UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class EditComment:
+    """Change a comment; the fields left UNSET stay as they are, None clears a position or the drawing."""
+
+    comment_id: int
+    text: str | Unset = UNSET
+    at_ms: int | Unset | None = UNSET
+    until_ms: int | Unset | None = UNSET
+    title: str | Unset = UNSET
+    section: str | Unset = UNSET
+    annotation: Annotation | Unset | None = UNSET
 
 
 # Where a page of comments resumes: the last comment's (at_ms, created_at, id).

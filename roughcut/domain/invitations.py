@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from roughcut.domain import errors
+from roughcut.domain.account_model import User
 from roughcut.domain.accounts import normalize_email
 from roughcut.domain.events import INVITATION_CREATED, MEMBER_JOINED, DomainEvent
-from roughcut.domain.model import User
 from roughcut.domain.ports import UnitOfWork
 from roughcut.domain.project_model import EDITORS, Invitation, InvitationStatus, Project, Role
 from roughcut.domain.projects import Projects, require_role

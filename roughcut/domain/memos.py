@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from roughcut.domain import errors
-from roughcut.domain.model import Memo
-from roughcut.domain.ports import Clock, UnitOfWorkFactory
+from roughcut.domain.account_model import Memo, UpdateMemo
+from roughcut.domain.accounts import Accounts
+from roughcut.domain.commands import UNSET, given
 
 MEMO_MAX = 2000
 
@@ -19,7 +20,7 @@ def _text(memo: str) -> str:
 
 
 async def list_memos(
-    uow_factory: UnitOfWorkFactory,
+    acc: Accounts,
     user_id: int,
     start: date | None,
     end: date | None,
@@ -29,14 +30,14 @@ async def list_memos(
     """The caller's memos dated within [start, end], by date then id, after the cursor."""
     if start is not None and end is not None and end < start:
         raise errors.ValidationFailed(fields={"to": ["Must not be before `from`."]})
-    async with uow_factory() as uow:
+    async with acc.uow() as uow:
         return await uow.memos.list(user_id, start, end, after, limit)
 
 
-async def add_memo(uow_factory: UnitOfWorkFactory, clock: Clock, user_id: int, day: date, memo: str) -> Memo:
+async def add_memo(acc: Accounts, user_id: int, day: date, memo: str) -> Memo:
     """Write a memo on a day of the caller's calendar."""
-    async with uow_factory() as uow:
-        created = await uow.memos.add(user_id, day, _text(memo), clock.now())
+    async with acc.uow() as uow:
+        created = await uow.memos.add(user_id, day, _text(memo), acc.clock.now())
         await uow.commit()
     return created
 
@@ -48,32 +49,23 @@ async def _own(memo: Memo | None, user_id: int) -> Memo:
     return memo
 
 
-async def update_memo(
-    uow_factory: UnitOfWorkFactory,
-    clock: Clock,
-    user_id: int,
-    memo_id: int,
-    day: date | None = None,
-    memo: str | None = None,
-) -> Memo:
+async def update_memo(acc: Accounts, user_id: int, cmd: UpdateMemo) -> Memo:
     """Change the date or text of one of the caller's memos."""
-    changes: dict[str, object] = {}
-    if day is not None:
-        changes["date"] = day
-    if memo is not None:
-        changes["memo"] = _text(memo)
-    async with uow_factory() as uow:
-        current = await _own(await uow.memos.get(memo_id), user_id)
+    changes = given(cmd)
+    if cmd.memo is not UNSET:
+        changes["memo"] = _text(cmd.memo)
+    async with acc.uow() as uow:
+        current = await _own(await uow.memos.get(cmd.memo_id), user_id)
         if not changes:
             return current
-        updated = await uow.memos.update(memo_id, clock.now(), **changes)
+        updated = await uow.memos.update(cmd.memo_id, acc.clock.now(), **changes)
         await uow.commit()
     return updated
 
 
-async def delete_memo(uow_factory: UnitOfWorkFactory, user_id: int, memo_id: int) -> None:
+async def delete_memo(acc: Accounts, user_id: int, memo_id: int) -> None:
     """Delete one of the caller's memos."""
-    async with uow_factory() as uow:
+    async with acc.uow() as uow:
         await _own(await uow.memos.get(memo_id), user_id)
         await uow.memos.delete(memo_id)
         await uow.commit()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
-from roughcut.domain.events import DomainEvent, StoredEvent
-from roughcut.domain.feedback_model import Comment, CommentCursor, FeedbackThread, NewComment
-from roughcut.domain.model import (
+from roughcut.domain.account_model import (
     AccessClaims,
     AuthSession,
     CodePurpose,
@@ -19,6 +19,9 @@ from roughcut.domain.model import (
     RefreshToken,
     User,
 )
+from roughcut.domain.chat_model import ChatMessage, PostMessage, RoomState, Sent
+from roughcut.domain.events import Committed, DomainEvent, StoredEvent
+from roughcut.domain.feedback_model import Comment, CommentCursor, FeedbackThread, NewComment
 from roughcut.domain.project_model import (
     CalendarStage,
     Invitation,
@@ -161,6 +164,22 @@ class FeedbackRepository(Protocol):
     async def delete_comment(self, comment_id: int) -> list[int]: ...
 
 
+class ChatRepository(Protocol):
+    """A thread's chat room inside a unit of work (messages are written by the ChatWriter)."""
+
+    async def room(self, feedback_id: int, user_id: int) -> RoomState | None: ...
+    async def members(self, feedback_id: int) -> tuple[int, ...]: ...
+    async def after(self, feedback_id: int, after_seq: int, limit: int) -> list[ChatMessage]: ...
+    async def before(self, feedback_id: int, before_seq: int | None, limit: int) -> list[ChatMessage]: ...
+    async def mark_read(self, feedback_id: int, user_id: int, seq: int, now: datetime) -> int: ...
+
+
+class ChatWriter(Protocol):
+    """Stores sends (concurrent ones in one transaction) and publishes them after commit."""
+
+    async def send(self, post: PostMessage) -> Sent: ...
+
+
 class BlobStore(Protocol):
     async def put(self, key: str, data: bytes) -> None: ...
     async def exists(self, key: str) -> bool: ...
@@ -169,7 +188,11 @@ class BlobStore(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One database transaction per use-case call; events are stored with it and published after."""
+    """One database transaction per use-case call; events are stored with it and published after.
+
+    `commit()` fixes each recorded event's audience from the rows the transaction sees, stores the
+    events, commits, and hands them with their audiences to the EventPublisher.
+    """
 
     @property
     def users(self) -> UserRepository: ...
@@ -189,6 +212,8 @@ class UnitOfWork(Protocol):
     def project_memos(self) -> ProjectMemoRepository: ...
     @property
     def feedback(self) -> FeedbackRepository: ...
+    @property
+    def chat(self) -> ChatRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(
@@ -202,7 +227,47 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 class EventPublisher(Protocol):
-    async def publish(self, events: Sequence[StoredEvent]) -> None: ...
+    """The one way out for committed changes (project events and chat messages alike), after commit."""
+
+    async def publish(self, batch: Sequence[Committed]) -> None: ...
+
+
+class NewsWaiter(Protocol):
+    """One SSE stream's wait for news about its project."""
+
+    @property
+    def closed(self) -> bool: ...
+    async def wait(self) -> None: ...
+
+
+class ProjectNews(Protocol):
+    """This node's waiters for news about projects (woken by the publisher on every node)."""
+
+    def listen(self, project_id: int) -> AbstractContextManager[NewsWaiter]: ...
+
+
+class Broker(Protocol):
+    """Carries one opaque message per committed batch to every other node."""
+
+    async def publish(self, message: bytes) -> None: ...
+    async def start(self, deliver: Callable[[bytes], Awaitable[None]], resubscribed: Callable[[], None]) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A rate limiter's answer to one hit."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # seconds until the next hit would be allowed (0 when allowed now)
+
+
+class RateLimiter(Protocol):
+    """Sliding-window limits per (name, key): in process, or shared by every node in Redis."""
+
+    async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict: ...
 
 
 class PasswordHasher(Protocol):

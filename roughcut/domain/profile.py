@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from roughcut.domain import errors
+from roughcut.domain.account_model import UpdateMe, User
 from roughcut.domain.accounts import Accounts, check_password_rules, clean_nickname
+from roughcut.domain.commands import UNSET
 from roughcut.domain.events import USER_DELETED, DomainEvent
-from roughcut.domain.model import User
 
 
 async def get_me(acc: Accounts, user_id: int) -> User:
@@ -19,36 +20,27 @@ async def get_me(acc: Accounts, user_id: int) -> User:
     return user
 
 
-async def update_me(
-    acc: Accounts,
-    user_id: int,
-    *,
-    nickname: str | None = None,
-    avatar_url: str | None = None,
-    clear_avatar: bool = False,
-    current_password: str | None = None,
-    new_password: str | None = None,
-) -> User:
+async def update_me(acc: Accounts, user_id: int, cmd: UpdateMe) -> User:
     """Change nickname, avatar, or the password (which needs the current one)."""
     now = acc.clock.now()
-    changes: dict[str, object] = {}
-    if nickname is not None:
-        changes["nickname"] = clean_nickname(nickname)
-    if avatar_url is not None or clear_avatar:
-        changes["avatar_url"] = avatar_url
+    updates: dict[str, object] = {}
+    if cmd.nickname is not UNSET:
+        updates["nickname"] = clean_nickname(cmd.nickname)
+    if cmd.avatar_url is not UNSET:
+        updates["avatar_url"] = cmd.avatar_url
     async with acc.uow() as uow:
         user = await uow.users.get(user_id)
         if user is None:
             raise errors.NotAuthenticated("The account no longer exists.")
-        if new_password is not None:
-            check_password_rules(acc, new_password, "new_password")
+        if cmd.new_password is not UNSET:
+            check_password_rules(acc, cmd.new_password, "new_password")
             if user.password_hash is not None and (
-                current_password is None or not acc.hasher.verify(user.password_hash, current_password)
+                cmd.current_password is UNSET or not acc.hasher.verify(user.password_hash, cmd.current_password)
             ):
                 raise errors.ValidationFailed(fields={"current_password": ["Wrong password."]})
-            changes["password_hash"] = acc.hasher.hash(new_password)
-        if changes:
-            user = await uow.users.update(user_id, now, **changes)
+            updates["password_hash"] = acc.hasher.hash(cmd.new_password)
+        if updates:
+            user = await uow.users.update(user_id, now, **updates)
             await uow.commit()
     return user
 
@@ -70,5 +62,12 @@ async def delete_me(acc: Accounts, user_id: int, session_id: int, password: str 
             raise errors.Conflict("Transfer or delete the projects you own first.")
         revoked = await uow.sessions.revoke_all(user_id, now)
         await uow.users.delete(user_id)
-        uow.record(DomainEvent(USER_DELETED, {"user_id": user_id, "session_ids": revoked}, actor_id=user_id))
+        uow.record(
+            DomainEvent(
+                USER_DELETED,
+                {"user_id": user_id, "session_ids": revoked},
+                actor_id=user_id,
+                ended_sessions=tuple(revoked),
+            )
+        )
         await uow.commit()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from roughcut.domain import errors
+from roughcut.domain.commands import UNSET, given
 from roughcut.domain.events import MEMO_CHANGED, DomainEvent
 from roughcut.domain.memos import MEMO_MAX
 from roughcut.domain.ports import UnitOfWork
-from roughcut.domain.project_model import EDITORS, ProjectMemo
+from roughcut.domain.project_model import EDITORS, ProjectMemo, UpdateProjectMemo
 from roughcut.domain.projects import Projects, require_role
 
 CREATED = "created"
@@ -70,26 +71,17 @@ async def add_project_memo(deps: Projects, user_id: int, project_id: int, day: d
     return created
 
 
-async def update_project_memo(
-    deps: Projects,
-    user_id: int,
-    project_id: int,
-    memo_id: int,
-    day: date | None = None,
-    memo: str | None = None,
-) -> ProjectMemo:
+async def update_project_memo(deps: Projects, user_id: int, cmd: UpdateProjectMemo) -> ProjectMemo:
     """Change the date or text of a project memo (owner and managers)."""
-    changes: dict[str, object] = {}
-    if day is not None:
-        changes["date"] = day
-    if memo is not None:
-        changes["memo"] = _text(memo)
+    changes = given(cmd)
+    if cmd.memo is not UNSET:
+        changes["memo"] = _text(cmd.memo)
     async with deps.uow() as uow:
-        await require_role(uow, project_id, user_id, EDITORS)
-        current = await _memo_of(uow, project_id, memo_id)
+        await require_role(uow, cmd.project_id, user_id, EDITORS)
+        current = await _memo_of(uow, cmd.project_id, cmd.memo_id)
         if not changes:
             return current
-        updated = await uow.project_memos.update(memo_id, deps.clock.now(), **changes)
+        updated = await uow.project_memos.update(cmd.memo_id, deps.clock.now(), **changes)
         _record(uow, user_id, updated, UPDATED)
         await uow.commit()
     return updated

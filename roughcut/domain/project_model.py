@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from roughcut.domain.commands import UNSET, Unset
+
 
 class Role(enum.StrEnum):
     OWNER = "owner"
@@ -123,6 +125,19 @@ class ProjectQuery:
 SORTS = ("-updated_at", "updated_at", "-created_at", "created_at", "name", "-name")
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateProject:
+    """Change a project's editable fields; the ones left UNSET stay as they are."""
+
+    project_id: int
+    name: str | Unset = UNSET
+    manager: str | Unset = UNSET
+    consumer: str | Unset = UNSET
+    description: str | Unset = UNSET
+    color: str | Unset = UNSET
+    status: ProjectStatus | Unset = UNSET
+
+
 class InvitationStatus(enum.StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"
@@ -160,6 +175,16 @@ class ProjectMemo:
     author: UserRef | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProjectMemo:
+    """Change a project memo's date or text; the ones left UNSET stay as they are."""
+
+    project_id: int
+    memo_id: int
+    date: date | Unset = UNSET
+    memo: str | Unset = UNSET
 
 
 @dataclass(frozen=True, slots=True)

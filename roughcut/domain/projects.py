@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from roughcut.domain import errors
+from roughcut.domain.commands import given
 from roughcut.domain.events import (
     FEEDBACK_CREATED,
     MEMBER_LEFT,
@@ -31,13 +32,14 @@ from roughcut.domain.project_model import (
     Stage,
     StageName,
     StageStatus,
+    UpdateProject,
     current_stage,
 )
 
 log = logging.getLogger(__name__)
 
 FIRST_THREAD_TITLE = "Review"
-EDITABLE_FIELDS = frozenset({"name", "manager", "consumer", "description", "color", "status"})
+NAME_MAX = 100
 EVENT_PAGE_MAX = 500
 
 
@@ -63,6 +65,13 @@ class ProjectDetail:
 def project_prefix(project_id: int) -> str:
     """Where a project's blobs live in the blob store."""
     return f"projects/{project_id}/"
+
+
+async def _detail(uow: UnitOfWork, deps: Projects, project: Project, role: Role) -> ProjectDetail:
+    """The project as the caller sees it, read inside the caller's unit of work."""
+    members = await uow.projects.members(project.id)
+    invitations = await uow.invitations.list_pending(project.id, deps.clock.now()) if role in EDITORS else None
+    return ProjectDetail(project, role, members, invitations)
 
 
 async def require_role(uow: UnitOfWork, project_id: int, user_id: int, allowed: frozenset[Role] | None = None) -> Role:
@@ -135,28 +144,25 @@ async def get_project(deps: Projects, user_id: int, project_id: int) -> ProjectD
         project = await uow.projects.get(project_id)
         if project is None:
             raise errors.NotFound("No such project.")
-        members = await uow.projects.members(project_id)
-        invitations = await uow.invitations.list_pending(project_id, deps.clock.now()) if role in EDITORS else None
-    return ProjectDetail(project, role, members, invitations)
+        return await _detail(uow, deps, project, role)
 
 
-async def update_project(deps: Projects, user_id: int, project_id: int, changes: dict[str, Any]) -> Project:
-    """Change the editable fields (owner and managers); anything else is refused."""
-    unknown = set(changes) - EDITABLE_FIELDS
-    if unknown:
-        raise errors.ValidationFailed(fields={k: ["Not writable."] for k in sorted(unknown)})
+async def update_project(deps: Projects, user_id: int, cmd: UpdateProject) -> ProjectDetail:
+    """Change the given editable fields (owner and managers); returns the project as the caller sees it."""
+    changes = given(cmd)
     if "name" in changes:
-        changes["name"] = str(changes["name"]).strip()
-        if not 1 <= len(changes["name"]) <= 100:
-            raise errors.ValidationFailed(fields={"name": ["Use 1 to 100 characters."]})
+        changes["name"] = changes["name"].strip()
+        if not 1 <= len(changes["name"]) <= NAME_MAX:
+            raise errors.ValidationFailed(fields={"name": [f"Use 1 to {NAME_MAX} characters."]})
+    project_id = cmd.project_id
     async with deps.uow() as uow:
-        await require_role(uow, project_id, user_id, EDITORS)
+        role = await require_role(uow, project_id, user_id, EDITORS)
         before = await uow.projects.get(project_id)
         if before is None:
             raise errors.NotFound("No such project.")
         changed = {k: v for k, v in changes.items() if getattr(before, k) != v}
         if not changed:
-            return before
+            return await _detail(uow, deps, before, role)
         project = await uow.projects.update(project_id, deps.clock.now(), **changed)
         wire = {k: (v.value if hasattr(v, "value") else v) for k, v in changed.items()}
         uow.record(
@@ -164,15 +170,16 @@ async def update_project(deps: Projects, user_id: int, project_id: int, changes:
                 PROJECT_UPDATED, {"project_id": project_id, "changes": wire}, project_id=project_id, actor_id=user_id
             )
         )
+        detail = await _detail(uow, deps, project, role)
         await uow.commit()
-    return project
+    return detail
 
 
-async def set_stage(deps: Projects, user_id: int, project_id: int, stage: Stage) -> Project:
-    """Schedule one stage (owner and managers); the current stage follows the statuses."""
+async def set_stage(deps: Projects, user_id: int, project_id: int, stage: Stage) -> ProjectDetail:
+    """Schedule one stage (owner and managers), the current stage following; returns the project as shown."""
     _check_range(stage)
     async with deps.uow() as uow:
-        await require_role(uow, project_id, user_id, EDITORS)
+        role = await require_role(uow, project_id, user_id, EDITORS)
         project = await uow.projects.set_stage(project_id, stage, deps.clock.now())
         now_current = current_stage(project.stages)
         if now_current is not project.current_stage:
@@ -185,19 +192,20 @@ async def set_stage(deps: Projects, user_id: int, project_id: int, stage: Stage)
                 actor_id=user_id,
             )
         )
+        detail = await _detail(uow, deps, project, role)
         await uow.commit()
-    return project
+    return detail
 
 
 async def delete_project(deps: Projects, user_id: int, project_id: int) -> None:
     """Delete a project and everything under it (owner only); its blobs go after the commit."""
     async with deps.uow() as uow:
         await require_role(uow, project_id, user_id, frozenset({Role.OWNER}))
-        audience = tuple(await uow.projects.member_ids(project_id))
+        leaving = tuple(await uow.projects.member_ids(project_id))
         await uow.projects.delete(project_id)
         uow.record(
             DomainEvent(
-                PROJECT_DELETED, {"project_id": project_id}, project_id=project_id, actor_id=user_id, audience=audience
+                PROJECT_DELETED, {"project_id": project_id}, project_id=project_id, actor_id=user_id, leaving=leaving
             )
         )
         await uow.commit()
@@ -262,14 +270,13 @@ async def remove_member(deps: Projects, user_id: int, project_id: int, target_id
         if not leaving and not (role is Role.OWNER or (role is Role.MANAGER and target is Role.MEMBER)):
             raise errors.PermissionDenied("Only the owner removes managers; managers remove members.")
         await uow.projects.remove_member(project_id, target_id)
-        audience = (*await uow.projects.member_ids(project_id), target_id)
         uow.record(
             DomainEvent(
                 MEMBER_LEFT,
                 {"user_id": target_id, "reason": "left" if leaving else "removed"},
                 project_id=project_id,
                 actor_id=user_id,
-                audience=audience,
+                leaving=(target_id,),
             )
         )
         await uow.commit()

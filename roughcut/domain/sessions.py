@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from roughcut.domain import errors
+from roughcut.domain.account_model import AuthSession, TokenPair
 from roughcut.domain.accounts import Accounts, digest, issue_pair
 from roughcut.domain.events import SESSION_REVOKED, DomainEvent
-from roughcut.domain.model import AuthSession, TokenPair
 from roughcut.domain.ports import UnitOfWork
 
 
@@ -43,7 +43,10 @@ async def _revoke(uow: UnitOfWork, user_id: int, session_id: int, now: datetime,
     if await uow.sessions.revoke(session_id, now):
         uow.record(
             DomainEvent(
-                SESSION_REVOKED, {"user_id": user_id, "session_id": session_id, "reason": reason}, actor_id=user_id
+                SESSION_REVOKED,
+                {"user_id": user_id, "session_id": session_id, "reason": reason},
+                actor_id=user_id,
+                ended_sessions=(session_id,),
             )
         )
 

@@ -15,7 +15,7 @@ from roughcut.http import (
     invitation_routes,
     me_routes,
     memo_routes,
-    projects_routes,
+    project_routes,
     sse_routes,
 )
 from roughcut.http.jsonutil import json_response
@@ -26,7 +26,7 @@ MAX_BODY = 1024 * 1024  # JSON bodies; files go straight to object storage
 ROUTE_MODULES: tuple[ApiRoutes, ...] = (
     auth_routes.routes,
     me_routes.routes,
-    projects_routes.routes,
+    project_routes.routes,
     invitation_routes.routes,
     memo_routes.routes,
     sse_routes.routes,

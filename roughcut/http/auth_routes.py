@@ -6,7 +6,7 @@ from aiohttp import web
 
 from roughcut import keys
 from roughcut.domain import accounts, errors, sessions
-from roughcut.http import schemas as s
+from roughcut.http import auth_schemas as s
 from roughcut.http.jsonutil import json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body
 from roughcut.http.security import (

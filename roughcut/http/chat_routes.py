@@ -9,23 +9,12 @@ from marshmallow import Schema, fields, validate
 
 from roughcut import keys
 from roughcut.domain import chat
-from roughcut.http.fields import Timestamp
 from roughcut.http.jsonutil import json_response
-from roughcut.http.project_schemas import UserRefSchema
 from roughcut.http.routing import ApiRoutes, path_int, read_query
 from roughcut.http.security import authenticate
+from roughcut.wire.schemas import MessageSchema
 
 routes = ApiRoutes()
-
-
-class MessageSchema(Schema):
-    feedback_id = fields.Int(required=True)
-    seq = fields.Int(required=True)
-    id = fields.Int(required=True)
-    client_id = fields.Str(required=True)
-    author = fields.Nested(UserRefSchema, allow_none=True, required=True)
-    text = fields.Str(required=True)
-    created_at = Timestamp(required=True)
 
 
 class MessageQuery(Schema):

@@ -9,13 +9,21 @@ from aiohttp import web
 
 from roughcut import keys
 from roughcut.domain import errors, feedback
-from roughcut.domain.feedback_model import Comment, CommentCursor, FeedbackThread, NewComment, comment_data
+from roughcut.domain.feedback_model import (
+    Comment,
+    CommentCursor,
+    EditComment,
+    FeedbackThread,
+    NewComment,
+    UpdateThread,
+    comment_data,
+)
 from roughcut.domain.projects import Projects
 from roughcut.http import cursor
 from roughcut.http import feedback_schemas as fs
+from roughcut.http.common_schemas import PageQuery
 from roughcut.http.jsonutil import etag_response, json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
-from roughcut.http.schemas import PageQuery
 from roughcut.http.security import authenticate
 
 routes = ApiRoutes()
@@ -136,7 +144,8 @@ async def get_feedback(request: web.Request) -> web.Response:
 async def update_feedback(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, fs.FeedbackUpdate)
-    thread = await feedback.update_thread(_deps(request), claims.user_id, path_int(request, "feedback_id"), data)
+    cmd = UpdateThread(path_int(request, "feedback_id"), **data)
+    thread = await feedback.update_thread(_deps(request), claims.user_id, cmd)
     return json_response(_thread(thread))
 
 
@@ -213,7 +222,8 @@ async def create_comment(request: web.Request) -> web.Response:
 async def update_comment(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, fs.CommentEdit)
-    comment = await feedback.edit_comment(_deps(request), claims.user_id, path_int(request, "comment_id"), data)
+    cmd = EditComment(path_int(request, "comment_id"), **data)
+    comment = await feedback.edit_comment(_deps(request), claims.user_id, cmd)
     return json_response(comment_data(comment, claims.user_id))
 
 

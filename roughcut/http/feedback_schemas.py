@@ -23,10 +23,10 @@ from roughcut.domain.feedback_model import (
     Shape,
     ShapeKind,
 )
-from roughcut.http.fields import Timestamp
-from roughcut.http.jsonutil import dumps
-from roughcut.http.project_schemas import UserRefSchema
-from roughcut.http.schemas import PageQuery
+from roughcut.http.common_schemas import PageQuery
+from roughcut.wire.fields import Timestamp
+from roughcut.wire.json import dumps
+from roughcut.wire.schemas import UserRefSchema
 
 # The largest integer a JavaScript client holds exactly (and far inside the database's BIGINT).
 SAFE_INT_MAX = 2**53 - 1

@@ -11,11 +11,12 @@ from roughcut import keys
 from roughcut.domain import invitations
 from roughcut.domain.project_model import Invitation, InvitationStatus, Role
 from roughcut.domain.projects import Projects
-from roughcut.http.fields import Timestamp
 from roughcut.http.jsonutil import json_response
-from roughcut.http.project_schemas import InvitationSchema, UserRefSchema
+from roughcut.http.project_schemas import InvitationSchema
 from roughcut.http.routing import ApiRoutes, path_int, read_body
 from roughcut.http.security import authenticate
+from roughcut.wire.fields import Timestamp
+from roughcut.wire.schemas import UserRefSchema
 
 routes = ApiRoutes()
 TAGS = ("invitations",)

@@ -1,4 +1,4 @@
-"""JSON encoding shared by REST and Socket.IO: orjson, UTC times with `Z`."""
+"""JSON responses for aiohttp, encoded like every other payload (`roughcut.wire.json`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-
-
-def dumps(value: Any) -> str:
-    """Serialise to a JSON string."""
-    return orjson.dumps(value, option=_OPTIONS).decode()
+from roughcut.wire.json import OPTIONS
 
 
 def json_response(
@@ -21,13 +16,13 @@ def json_response(
 ) -> web.Response:
     """A JSON response encoded with orjson."""
     return web.Response(
-        body=orjson.dumps(data, option=_OPTIONS), status=status, content_type=content_type, headers=headers
+        body=orjson.dumps(data, option=OPTIONS), status=status, content_type=content_type, headers=headers
     )
 
 
 def etag_response(request: web.Request, data: Any) -> web.Response:
     """A JSON read with a strong ETag; 304 Not Modified when If-None-Match already has it."""
-    body = orjson.dumps(data, option=_OPTIONS)
+    body = orjson.dumps(data, option=OPTIONS)
     tag = hashlib.blake2b(body, digest_size=16).hexdigest()
     matches = request.if_none_match or ()
     if any(m.value in (tag, "*") for m in matches):
@@ -36,15 +31,3 @@ def etag_response(request: web.Request, data: Any) -> web.Response:
         response = web.Response(body=body, content_type="application/json")
     response.etag = tag
     return response
-
-
-class SocketJson:
-    """The `json` module python-socketio uses, backed by orjson."""
-
-    @staticmethod
-    def dumps(value: Any, **_kwargs: Any) -> str:
-        return dumps(value)
-
-    @staticmethod
-    def loads(text: str | bytes, **_kwargs: Any) -> Any:
-        return orjson.loads(text)

@@ -8,9 +8,13 @@ from aiohttp import web
 
 from roughcut import keys
 from roughcut.domain import memos, profile
+from roughcut.domain.account_model import UpdateMe, UpdateMemo
+from roughcut.domain.accounts import Accounts
 from roughcut.http import cursor
-from roughcut.http import schemas as s
+from roughcut.http.auth_schemas import UserSchema
 from roughcut.http.jsonutil import etag_response, json_response
+from roughcut.http.me_schemas import MeDelete, MeUpdate
+from roughcut.http.memo_schemas import MemoCreate, MemoPage, MemoQuery, MemoSchema, MemoUpdate
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
 from roughcut.http.security import authenticate, clear_cookies
 
@@ -19,14 +23,14 @@ TAGS = ("me",)
 
 
 def _me(user: Any) -> dict[str, Any]:
-    result: dict[str, Any] = s.UserSchema().dump(user)
+    result: dict[str, Any] = UserSchema().dump(user)
     return result
 
 
-@routes.route("GET", "/me", op="getMe", summary="The caller's account", tags=TAGS, responses={200: s.UserSchema})
+@routes.route("GET", "/me", op="getMe", summary="The caller's account", tags=TAGS, responses={200: UserSchema})
 async def get_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    return etag_response(request, _me(await profile.get_me(request.config_dict[keys.ACCOUNTS], claims.user_id)))
+    return etag_response(request, _me(await profile.get_me(_accounts(request), claims.user_id)))
 
 
 @routes.route(
@@ -35,21 +39,13 @@ async def get_me(request: web.Request) -> web.Response:
     op="updateMe",
     summary="Change nickname, avatar or password",
     tags=TAGS,
-    body=s.MeUpdate,
-    responses={200: s.UserSchema},
+    body=MeUpdate,
+    responses={200: UserSchema},
 )
 async def update_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    data = await read_body(request, s.MeUpdate)
-    user = await profile.update_me(
-        request.config_dict[keys.ACCOUNTS],
-        claims.user_id,
-        nickname=data.get("nickname"),
-        avatar_url=data.get("avatar_url"),
-        clear_avatar="avatar_url" in data and data["avatar_url"] is None,
-        current_password=data.get("current_password"),
-        new_password=data.get("new_password"),
-    )
+    data = await read_body(request, MeUpdate)
+    user = await profile.update_me(_accounts(request), claims.user_id, UpdateMe(**data))
     return json_response(_me(user))
 
 
@@ -59,14 +55,14 @@ async def update_me(request: web.Request) -> web.Response:
     op="deleteMe",
     summary="Delete the account (password or a fresh login)",
     tags=TAGS,
-    body=s.MeDelete,
+    body=MeDelete,
     responses={204: None},
     errors=(403,),
 )
 async def delete_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    data = await read_body(request, s.MeDelete)
-    await profile.delete_me(request.config_dict[keys.ACCOUNTS], claims.user_id, claims.session_id, data.get("password"))
+    data = await read_body(request, MeDelete)
+    await profile.delete_me(_accounts(request), claims.user_id, claims.session_id, data.get("password"))
     response = web.Response(status=204)
     clear_cookies(response)
     return response
@@ -78,21 +74,19 @@ async def delete_me(request: web.Request) -> web.Response:
     op="listMyMemos",
     summary="Personal memos in a date range",
     tags=TAGS,
-    query=s.MemoQuery,
-    responses={200: s.MemoPage},
+    query=MemoQuery,
+    responses={200: MemoPage},
 )
 async def list_memos(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    q = read_query(request, s.MemoQuery)
+    q = read_query(request, MemoQuery)
     after = cursor.decode_day(q.get("cursor"))
     limit = q["limit"]
-    items = await memos.list_memos(
-        request.config_dict[keys.UOW], claims.user_id, q.get("from_"), q.get("to"), after, limit + 1
-    )
+    items = await memos.list_memos(_accounts(request), claims.user_id, q.get("from_"), q.get("to"), after, limit + 1)
     page, more = items[:limit], len(items) > limit
     return json_response(
         {
-            "items": s.MemoSchema(many=True).dump(page),
+            "items": MemoSchema(many=True).dump(page),
             "next_cursor": cursor.encode_day(page[-1].date, page[-1].id) if more else None,
         }
     )
@@ -104,16 +98,14 @@ async def list_memos(request: web.Request) -> web.Response:
     op="createMyMemo",
     summary="Add a personal memo",
     tags=TAGS,
-    body=s.MemoCreate,
-    responses={201: s.MemoSchema},
+    body=MemoCreate,
+    responses={201: MemoSchema},
 )
 async def create_memo(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    data = await read_body(request, s.MemoCreate)
-    memo = await memos.add_memo(
-        request.config_dict[keys.UOW], _clock(request), claims.user_id, data["date"], data["memo"]
-    )
-    return json_response(s.MemoSchema().dump(memo), 201)
+    data = await read_body(request, MemoCreate)
+    memo = await memos.add_memo(_accounts(request), claims.user_id, data["date"], data["memo"])
+    return json_response(MemoSchema().dump(memo), 201)
 
 
 @routes.route(
@@ -122,22 +114,16 @@ async def create_memo(request: web.Request) -> web.Response:
     op="updateMyMemo",
     summary="Change a personal memo",
     tags=TAGS,
-    body=s.MemoUpdate,
-    responses={200: s.MemoSchema},
+    body=MemoUpdate,
+    responses={200: MemoSchema},
     errors=(404,),
 )
 async def update_memo(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    data = await read_body(request, s.MemoUpdate)
-    memo = await memos.update_memo(
-        request.config_dict[keys.UOW],
-        _clock(request),
-        claims.user_id,
-        path_int(request, "memo_id"),
-        day=data.get("date"),
-        memo=data.get("memo"),
-    )
-    return json_response(s.MemoSchema().dump(memo))
+    data = await read_body(request, MemoUpdate)
+    cmd = UpdateMemo(path_int(request, "memo_id"), **data)
+    memo = await memos.update_memo(_accounts(request), claims.user_id, cmd)
+    return json_response(MemoSchema().dump(memo))
 
 
 @routes.route(
@@ -151,9 +137,9 @@ async def update_memo(request: web.Request) -> web.Response:
 )
 async def delete_memo(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    await memos.delete_memo(request.config_dict[keys.UOW], claims.user_id, path_int(request, "memo_id"))
+    await memos.delete_memo(_accounts(request), claims.user_id, path_int(request, "memo_id"))
     return web.Response(status=204)
 
 
-def _clock(request: web.Request) -> Any:
-    return request.config_dict[keys.ACCOUNTS].clock
+def _accounts(request: web.Request) -> Accounts:
+    return request.config_dict[keys.ACCOUNTS]

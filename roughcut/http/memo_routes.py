@@ -10,15 +10,15 @@ from marshmallow import Schema, fields
 from roughcut import keys
 from roughcut.domain import project_memos
 from roughcut.domain.calendar import calendar
-from roughcut.domain.project_model import ProjectMemo, StageName, StageStatus
+from roughcut.domain.project_model import ProjectMemo, StageName, StageStatus, UpdateProjectMemo
 from roughcut.domain.projects import Projects
 from roughcut.http import cursor
-from roughcut.http import schemas as s
-from roughcut.http.fields import Timestamp
+from roughcut.http import memo_schemas as s
 from roughcut.http.jsonutil import etag_response, json_response
-from roughcut.http.project_schemas import UserRefSchema
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
 from roughcut.http.security import authenticate
+from roughcut.wire.fields import Timestamp
+from roughcut.wire.schemas import UserRefSchema
 
 routes = ApiRoutes()
 TAGS = ("projects",)
@@ -133,14 +133,8 @@ async def create_memo(request: web.Request) -> web.Response:
 async def update_memo(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, s.MemoUpdate)
-    memo = await project_memos.update_project_memo(
-        _deps(request),
-        claims.user_id,
-        path_int(request, "project_id"),
-        path_int(request, "memo_id"),
-        day=data.get("date"),
-        memo=data.get("memo"),
-    )
+    cmd = UpdateProjectMemo(path_int(request, "project_id"), path_int(request, "memo_id"), **data)
+    memo = await project_memos.update_project_memo(_deps(request), claims.user_id, cmd)
     return json_response(_memo(memo))
 
 

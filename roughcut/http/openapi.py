@@ -11,8 +11,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from roughcut import __version__
+from roughcut.http.common_schemas import ProblemSchema
 from roughcut.http.routing import Operation
-from roughcut.http.schemas import ProblemSchema
 
 _PARAM = re.compile(r"{(\w+)}")
 _DESCRIPTIONS = {

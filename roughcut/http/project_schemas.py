@@ -5,15 +5,11 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from roughcut.domain.project_model import SORTS, ProjectStatus, Role, StageName, StageStatus
-from roughcut.http.fields import Timestamp
-from roughcut.http.schemas import PageQuery
+from roughcut.http.common_schemas import PageQuery
+from roughcut.wire.fields import Timestamp
+from roughcut.wire.schemas import EventSchema, UserRefSchema
 
 COLOR = validate.Regexp(r"^(#[0-9A-Fa-f]{6}|[a-z]{1,16}|)$", error="A #RRGGBB colour or a colour name.")
-
-
-class UserRefSchema(Schema):
-    id = fields.Int(required=True)
-    nickname = fields.Str(required=True)
 
 
 class StageSchema(Schema):
@@ -119,15 +115,6 @@ class RoleUpdate(Schema):
 
 class TransferRequest(Schema):
     user_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-
-
-class EventSchema(Schema):
-    id = fields.Int(required=True)
-    project_id = fields.Int(required=True)
-    type = fields.Str(required=True)
-    data = fields.Dict(required=True)
-    actor = fields.Int(allow_none=True, required=True)
-    at = Timestamp(required=True)
 
 
 class EventQuery(Schema):

@@ -9,9 +9,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
 from roughcut.domain import errors
+from roughcut.wire.validation import load
 
 MAX_ID = 2**63 - 1  # ids are 64-bit; a larger one cannot exist (and must not reach the database)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,23 +86,6 @@ def _instance(schema: type[Schema]) -> Schema:
     return schema()
 
 
-def _load(schema: Schema, data: Any) -> dict[str, Any]:
-    try:
-        result: dict[str, Any] = schema.load(data)
-    except ValidationError as exc:
-        fields = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        raise errors.ValidationFailed(fields={k: _flatten(v) for k, v in fields.items()}) from None
-    return result
-
-
-def _flatten(value: Any) -> list[str]:
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    if isinstance(value, dict):
-        return [f"{k}: {m}" for k, v in value.items() for m in _flatten(v)]
-    return [str(value)]
-
-
 async def read_body(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
     """Parse and validate the JSON body; malformed or invalid input raises validation_failed."""
     raw = await request.read()
@@ -111,12 +95,12 @@ async def read_body(request: web.Request, schema: type[Schema]) -> dict[str, Any
         raise errors.ValidationFailed("The body is not valid JSON.", fields={"_body": ["Invalid JSON."]}) from None
     if not isinstance(data, dict):
         raise errors.ValidationFailed("The body must be a JSON object.", fields={"_body": ["Expected an object."]})
-    return _load(_instance(schema), data)
+    return load(_instance(schema), data)
 
 
 def read_query(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
     """Validate the query string."""
-    return _load(_instance(schema), dict(request.query))
+    return load(_instance(schema), dict(request.query))
 
 
 def path_int(request: web.Request, name: str) -> int:

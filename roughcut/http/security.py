@@ -11,9 +11,9 @@ from aiohttp import web
 from roughcut import keys
 from roughcut.config import RateLimit
 from roughcut.domain import errors
-from roughcut.domain.model import AccessClaims, Device, TokenPair
+from roughcut.domain.account_model import AccessClaims, Device, TokenPair
+from roughcut.http.auth_schemas import TokenPairSchema
 from roughcut.http.jsonutil import json_response
-from roughcut.http.schemas import TokenPairSchema
 
 ACCESS_COOKIE = "__Host-access_token"
 REFRESH_COOKIE = "__Host-refresh_token"

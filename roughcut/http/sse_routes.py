@@ -14,13 +14,13 @@ from marshmallow import Schema, fields, validate
 from roughcut import keys
 from roughcut.domain import errors, projects
 from roughcut.domain.events import StoredEvent
-from roughcut.http.jsonutil import dumps
+from roughcut.domain.ports import NewsWaiter
 from roughcut.http.middlewares import REQUEST_ID_HEADER
 from roughcut.http.routing import ApiRoutes, path_int, read_query
 from roughcut.http.security import authenticate
 from roughcut.logging import request_id
 from roughcut.security.access import RevokedSessions
-from roughcut.storage.broker import Subscription
+from roughcut.wire.json import dumps
 
 routes = ApiRoutes()
 
@@ -69,7 +69,7 @@ class _Stream:
 
     request: web.Request
     response: web.StreamResponse
-    sub: Subscription
+    sub: NewsWaiter
     deps: projects.Projects
     user_id: int
     project_id: int

@@ -9,10 +9,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from roughcut import __version__
-from roughcut.http.chat_routes import MessageSchema
-from roughcut.http.project_schemas import EventSchema
-from roughcut.realtime import chat, projects
-from roughcut.realtime.base import ReauthSchema
+from roughcut.realtime.base import AuthNamespace, Payload
+from roughcut.realtime.server import NAMESPACES
 
 ACK = {
     "oneOf": [
@@ -32,53 +30,6 @@ ACK = {
     ]
 }
 
-# namespace -> (client->server events with their schema, server->client events with a payload schema)
-_CHANNELS: dict[str, tuple[dict[str, type[Schema] | None], dict[str, dict[str, Any] | type[Schema]]]] = {
-    "/": (
-        {"reauth": ReauthSchema},
-        {
-            "session_revoked": {
-                "type": "object",
-                "properties": {"session_id": {"type": "integer"}, "reason": {"type": "string"}},
-            },
-            "auth_expired": {"type": "object", "properties": {"code": {"const": "token_expired"}}},
-        },
-    ),
-    "/projects": (
-        {"subscribe": projects.SubscribeSchema, "unsubscribe": projects.UnsubscribeSchema, "reauth": ReauthSchema},
-        {"event": EventSchema},
-    ),
-    "/chat": (
-        {
-            "join": chat.JoinSchema,
-            "leave": chat.LeaveSchema,
-            "send": chat.SendSchema,
-            "typing": chat.TypingSchema,
-            "read": chat.ReadSchema,
-            "reauth": ReauthSchema,
-        },
-        {
-            "message": MessageSchema,
-            "typing": {
-                "type": "object",
-                "properties": {
-                    "feedback_id": {"type": "integer"},
-                    "user_id": {"type": "integer"},
-                    "typing": {"type": "boolean"},
-                },
-            },
-            "read": {
-                "type": "object",
-                "properties": {
-                    "feedback_id": {"type": "integer"},
-                    "user_id": {"type": "integer"},
-                    "seq": {"type": "integer"},
-                },
-            },
-        },
-    ),
-}
-
 
 def asyncapi_document() -> dict[str, Any]:
     """Channels per namespace: `publish` is what clients emit (answered by the ack), `subscribe` what they get."""
@@ -87,7 +38,7 @@ def asyncapi_document() -> dict[str, Any]:
     converter = plugin.converter
     assert converter is not None
 
-    def payload(schema: dict[str, Any] | type[Schema] | None) -> dict[str, Any]:
+    def payload(schema: Payload | None) -> dict[str, Any]:
         if schema is None:
             return {"type": "object"}
         if isinstance(schema, dict):
@@ -96,8 +47,9 @@ def asyncapi_document() -> dict[str, Any]:
         return result
 
     channels: dict[str, Any] = {}
-    for namespace, (inbound, outbound) in _CHANNELS.items():
-        channels[namespace] = {
+    for ns in NAMESPACES:
+        inbound, outbound = _inbound(ns), ns.emits
+        channels[ns.path] = {
             "description": "Connect with `auth: {token}`; refusals carry `data.code` token_missing, "
             "token_invalid or token_expired.",
             "publish": {
@@ -121,3 +73,13 @@ def asyncapi_document() -> dict[str, Any]:
         "defaultContentType": "application/json",
         "channels": channels,
     }
+
+
+def _inbound(ns: type[AuthNamespace]) -> dict[str, type[Schema] | None]:
+    """The client events a namespace handles (its `on_*` handlers wrapped by `@event`), by name."""
+    found: dict[str, type[Schema] | None] = {}
+    for attr in sorted(dir(ns)):
+        handler = getattr(ns, attr)
+        if attr.startswith("on_") and hasattr(handler, "event_schema"):
+            found[attr.removeprefix("on_")] = handler.event_schema
+    return found

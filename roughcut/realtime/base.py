@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import socketio
 from marshmallow import Schema, fields, validate
 
 from roughcut.domain import errors
-from roughcut.domain.model import AccessClaims
+from roughcut.domain.account_model import AccessClaims
+from roughcut.domain.chat import Chat
 from roughcut.domain.ports import TokenIssuer
+from roughcut.domain.projects import Projects
 from roughcut.realtime.envelope import event
 from roughcut.realtime.rooms import session_room, user_room
 
@@ -23,11 +27,41 @@ class ReauthSchema(Schema):
     token = fields.Str(required=True, validate=validate.Length(1, 4096))
 
 
-class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
-    """Authenticates at connect; subclasses read the caller from `await self.caller(sid)`."""
+# A server-to-client event's payload: a marshmallow schema, or a JSON Schema written out.
+Payload = type[Schema] | dict[str, Any]
 
-    def __init__(self, namespace: str, tokens: TokenIssuer) -> None:
-        super().__init__(namespace)
+AUTH_EXPIRED: dict[str, Any] = {"type": "object", "properties": {"code": {"const": "token_expired"}}}
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeDeps:
+    """What every namespace is built from: one per node."""
+
+    tokens: TokenIssuer
+    projects: Projects
+    chat: Chat
+    chat_send_burst: int
+    chat_send_rate: float
+    chat_typing_ttl: float
+
+
+class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Authenticates at connect; subclasses read the caller from `await self.caller(sid)`.
+
+    Each subclass names its `path` and the events it `emits` (for the AsyncAPI document) and builds
+    itself from the node's RealtimeDeps; realtime/server.py lists them all.
+    """
+
+    path: ClassVar[str]
+    emits: ClassVar[Mapping[str, Payload]] = {"auth_expired": AUTH_EXPIRED}
+
+    @classmethod
+    def build(cls, deps: RealtimeDeps) -> Self:
+        """The namespace of this node."""
+        return cls(deps.tokens)
+
+    def __init__(self, tokens: TokenIssuer) -> None:
+        super().__init__(self.path)
         self.tokens = tokens
         # One timer per live socket: cheaper than sweeping, and exact.
         self._expiry: dict[str, asyncio.TimerHandle] = {}

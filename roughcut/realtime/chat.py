@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
 
-import socketio
 from marshmallow import Schema, fields, validate
 
 from roughcut.domain import chat, errors
-from roughcut.domain.chat import Delivery
+from roughcut.domain.chat_model import PostMessage
 from roughcut.domain.ports import TokenIssuer
-from roughcut.realtime.base import AuthNamespace
+from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
 from roughcut.realtime.rooms import CHAT_NAMESPACE, chat_room
+from roughcut.wire.schemas import MessageSchema
 
 log = logging.getLogger(__name__)
 
@@ -68,27 +68,35 @@ class SendBudget:
         self._buckets.pop(sid, None)
 
 
-class ChatPublisher:
-    """Emits stored messages to the rooms of the members the storing transaction saw."""
-
-    def __init__(self, sio: socketio.AsyncServer) -> None:
-        self._sio = sio
-
-    async def publish(self, deliveries: Sequence[Delivery]) -> None:
-        """Emit in seq order (the writer calls this after commit, before any sender is answered)."""
-        emits = [
-            ("message", d.message.wire(), [chat_room(d.message.feedback_id, uid) for uid in d.recipients])
-            for d in deliveries
-        ]
-        if emits:
-            await self._sio.manager.emit_many(CHAT_NAMESPACE, emits)
+TYPING: dict[str, Any] = {
+    "type": "object",
+    "properties": {"feedback_id": {"type": "integer"}, "user_id": {"type": "integer"}, "typing": {"type": "boolean"}},
+}
+READ: dict[str, Any] = {
+    "type": "object",
+    "properties": {"feedback_id": {"type": "integer"}, "user_id": {"type": "integer"}, "seq": {"type": "integer"}},
+}
 
 
 class ChatNamespace(AuthNamespace):
     """Members join a thread's room; every event answers through the one ack envelope."""
 
+    path = CHAT_NAMESPACE
+    emits: ClassVar[Mapping[str, Payload]] = {
+        "message": MessageSchema,
+        "typing": TYPING,
+        "read": READ,
+        "auth_expired": AUTH_EXPIRED,
+    }
+
+    @classmethod
+    def build(cls, deps: RealtimeDeps) -> Self:
+        """The namespace of this node."""
+        budget = SendBudget(deps.chat_send_burst, deps.chat_send_rate)
+        return cls(deps.tokens, deps.chat, budget, deps.chat_typing_ttl)
+
     def __init__(self, tokens: TokenIssuer, deps: chat.Chat, budget: SendBudget, typing_ttl: float) -> None:
-        super().__init__(CHAT_NAMESPACE, tokens)
+        super().__init__(tokens)
         self.deps = deps
         self.budget = budget
         self.typing_ttl = typing_ttl  # a typing notice without a stop expires by itself after this long
@@ -129,8 +137,9 @@ class ChatNamespace(AuthNamespace):
         wait = self.budget.take(sid)
         if wait:
             raise errors.RateLimited(max(1, round(wait + 0.5)), "Sending too fast.")
-        delivery = await chat.send(self.deps, user_id, data["feedback_id"], str(data["client_id"]), data["text"])
-        return {"message": delivery.message.wire(), "duplicate": delivery.duplicate}
+        post = PostMessage(user_id, data["feedback_id"], str(data["client_id"]), data["text"])
+        sent = await chat.send(self.deps, post)
+        return {"message": sent.message.wire(), "duplicate": sent.duplicate}
 
     @event(TypingSchema)
     async def on_typing(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +166,7 @@ class ChatNamespace(AuthNamespace):
             return
         handle.cancel()
         try:
-            audience = await self.deps.store.members(fid)
+            audience = await chat.room_members(self.deps, fid)
             await self._typing_emit(audience, fid, user_id, False, sid)
         except Exception:
             log.exception("typing stop failed", extra={"feedback_id": fid})

@@ -7,11 +7,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
 from roughcut.domain import errors
+from roughcut.wire.validation import load
 
 log = logging.getLogger("roughcut.realtime")
+
+INVALID_PAYLOAD = "The payload has invalid fields."
 
 Ack = dict[str, Any]
 NS = TypeVar("NS")
@@ -52,18 +55,16 @@ def event(schema: type[Schema] | None = None) -> Callable[[EventHandler[NS]], Ca
                         data = {}
                     if not isinstance(data, dict):
                         raise errors.ValidationFailed("The payload must be an object.")
-                    payload = loader.load(data)
+                    payload = load(loader, data, message=INVALID_PAYLOAD)
                 result = await fn(self, sid, payload)
                 return {"ok": True, "data": {} if result is None else result}
-            except ValidationError as exc:
-                fields = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-                return error_ack("validation_failed", "The payload has invalid fields.", {"fields": fields})
             except errors.DomainError as exc:
                 return from_domain(exc)
             except Exception:
                 log.exception("socket event failed", extra={"event": fn.__name__, "sid": sid})
                 return error_ack("internal_error", "Something went wrong on our side.")
 
+        wrapper.event_schema = schema  # type: ignore[attr-defined]  # read by the AsyncAPI document
         return wrapper
 
     return deco

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 from marshmallow import Schema, fields, validate
 
 from roughcut.domain import errors, projects
 from roughcut.domain.ports import TokenIssuer
-from roughcut.realtime.base import AuthNamespace
+from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
 from roughcut.realtime.rooms import PROJECTS_NAMESPACE, member_room
+from roughcut.wire.schemas import EventSchema
 
 REPLAY_MAX = 500  # past this the ack says `truncated` and the client pages GET /projects/{id}/events
 
@@ -27,8 +29,16 @@ class UnsubscribeSchema(Schema):
 class ProjectsNamespace(AuthNamespace):
     """Members subscribe; events arrive as `event {id, project_id, type, data, actor, at}`."""
 
+    path = PROJECTS_NAMESPACE
+    emits: ClassVar[Mapping[str, Payload]] = {"event": EventSchema, "auth_expired": AUTH_EXPIRED}
+
+    @classmethod
+    def build(cls, deps: RealtimeDeps) -> Self:
+        """The namespace of this node."""
+        return cls(deps.tokens, deps.projects)
+
     def __init__(self, tokens: TokenIssuer, deps: projects.Projects) -> None:
-        super().__init__(PROJECTS_NAMESPACE, tokens)
+        super().__init__(tokens)
         self.deps = deps
 
     @event(SubscribeSchema)

@@ -1,103 +1,101 @@
-"""Turns committed domain events into Socket.IO emits (after commit only; see SqlUnitOfWork.commit)."""
+"""The one publisher: committed batches (project events and chat messages) to this node and all others.
+
+`publish` is what every unit of work and the chat group commit call after commit. It routes the batch
+(a pure translation, see dispatch.py), applies it on this node at once, and sends it to the other
+nodes as one broker message, which each of them applies the same way: emits to the rooms the storing
+transaction chose, rooms closed after a member left, sockets of ended sessions dropped, SSE streams
+woken. It queries nothing.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+import uuid
+from collections.abc import Sequence
 
 import socketio
 
-from roughcut.domain.events import MEMBER_LEFT, PROJECT_DELETED, SESSION_REVOKED, USER_DELETED, StoredEvent
-from roughcut.realtime.rooms import (
-    CHAT_NAMESPACE,
-    PROJECTS_NAMESPACE,
-    ROOT_NAMESPACE,
-    chat_room,
-    member_room,
-    session_room,
-)
-from roughcut.storage.broker import Broker, notice_of
+from roughcut.domain.events import Committed
+from roughcut.domain.ports import Broker
+from roughcut.realtime.dispatch import Close, Dispatch, Emit, decode, encode, route
+from roughcut.realtime.fanout import DirectEmit
+from roughcut.realtime.notifier import Notifier
+from roughcut.realtime.rooms import session_room
+from roughcut.realtime.server import NAMESPACE_PATHS
+from roughcut.security.access import RevokedSessions
 
-MembersOf = Callable[[list[int]], Awaitable[dict[int, list[int]]]]
-ThreadsOf = Callable[[int], Awaitable[list[int]]]
+log = logging.getLogger(__name__)
 
 
-class SocketPublisher:
-    """The EventPublisher port: project events to their members' rooms and the broker, session ends too."""
+class NodeDelivery:
+    """Applies a dispatch to this node's sockets, revocation list and SSE streams (no cross-node I/O)."""
 
-    def __init__(
-        self, sio: socketio.AsyncServer, members_of: MembersOf, threads_of: ThreadsOf, broker: Broker | None = None
-    ) -> None:
+    def __init__(self, sio: socketio.AsyncServer, notifier: Notifier, revoked: RevokedSessions) -> None:
         self._sio = sio
-        self._members_of = members_of
-        self._threads_of = threads_of
+        self._notifier = notifier
+        self._revoked = revoked
+        self._disconnects: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+
+    async def apply(self, dispatch: Dispatch) -> None:
+        """Emit and close rooms in order, then end sessions and wake the projects' streams."""
+        manager = self._sio.manager
+        for step in dispatch.steps:
+            if isinstance(step, Emit):
+                await DirectEmit.emit(manager, step.event, step.payload, step.namespace, to=step.rooms)
+            elif isinstance(step, Close):
+                for room in step.rooms:
+                    manager.basic_close_room(room, step.namespace)  # this node only: every node applies it
+        if dispatch.ended_sessions:
+            self._revoked.add(dispatch.ended_sessions)
+            self.drop_sessions(dispatch.ended_sessions)
+        self._notifier.wake(dispatch.projects)
+
+    def drop_sessions(self, session_ids: Sequence[int]) -> None:
+        """Disconnect this node's sockets of ended sessions, in every namespace."""
+        loop = asyncio.get_running_loop()
+        for namespace in NAMESPACE_PATHS:
+            for session_id in session_ids:
+                for sid, _eio_sid in list(self._sio.manager.get_participants(namespace, session_room(session_id))):
+                    task = loop.create_task(self._sio.disconnect(sid, namespace=namespace, ignore_queue=True))
+                    self._disconnects.add(task)
+                    task.add_done_callback(self._disconnects.discard)
+
+    def caught_up(self) -> None:
+        """After a gap in the broker: streams re-read their logs."""
+        self._notifier.wake_all()
+
+
+class Publisher:
+    """The EventPublisher port: one broker message per committed batch, for every consumer on every node."""
+
+    def __init__(self, node: NodeDelivery, broker: Broker) -> None:
+        self.node_id = uuid.uuid4().hex
+        self._node = node
         self._broker = broker
 
-    async def publish(self, events: Sequence[StoredEvent]) -> None:
-        """Emit each event in order (the Redis manager carries it to the other nodes), then notify SSE streams."""
-        lookup = sorted({e.project_id for e in events if e.project_id is not None and e.audience is None})
-        members = await self._members_of(lookup) if lookup else {}
-        for e in events:
-            if e.project_id is not None:
-                await self._project_event(e, e.audience if e.audience is not None else members.get(e.project_id, []))
-            elif e.type == SESSION_REVOKED:
-                await self._session_ended(int(e.data["session_id"]), str(e.data.get("reason", "revoked")))
-            elif e.type == USER_DELETED:
-                for session_id in e.data.get("session_ids", []):
-                    await self._session_ended(int(session_id), "account_deleted")
-        if self._broker is not None:
-            for e in events:
-                notice = notice_of(e)
-                if notice is not None:
-                    await self._broker.publish(notice)
+    async def start(self) -> None:
+        """Listen to the other nodes."""
+        await self._broker.start(self.receive, self._node.caught_up)
 
-    async def _project_event(self, e: StoredEvent, recipients: Sequence[int]) -> None:
-        assert e.project_id is not None
-        rooms = [member_room(e.project_id, uid) for uid in recipients]
-        if rooms:
-            await self._sio.emit("event", e.as_dict(), to=rooms, namespace=PROJECTS_NAMESPACE)
-        # Closing goes through the same Redis channel after the emit, so every node drops the room in order.
-        if e.type == MEMBER_LEFT:
-            gone = int(e.data["user_id"])
-            await self._sio.close_room(member_room(e.project_id, gone), PROJECTS_NAMESPACE)
-            # Chat messages already skip them (recipients come from the storing transaction); this
-            # also drops their sockets from the chat rooms on every node.
-            for fid in await self._threads_of(e.project_id):
-                await self._sio.close_room(chat_room(fid, gone), CHAT_NAMESPACE)
-        elif e.type == PROJECT_DELETED:
-            for room in rooms:
-                await self._sio.close_room(room, PROJECTS_NAMESPACE)
+    async def stop(self) -> None:
+        """Stop listening."""
+        await self._broker.stop()
 
-    async def _session_ended(self, session_id: int, reason: str) -> None:
-        payload = {"session_id": session_id, "reason": reason}
-        await self._sio.emit("session_revoked", payload, room=session_room(session_id), namespace=ROOT_NAMESPACE)
+    async def publish(self, batch: Sequence[Committed]) -> None:
+        """Deliver on this node, then hand the same dispatch to the other nodes in one message."""
+        dispatch = route(batch)
+        if not dispatch:
+            return
+        await self._node.apply(dispatch)
+        await self._broker.publish(encode(self.node_id, dispatch))
 
-
-NAMESPACES = (ROOT_NAMESPACE, PROJECTS_NAMESPACE, CHAT_NAMESPACE)
-_pending: set[asyncio.Task[None]] = set()  # disconnects in flight (the loop keeps only weak references)
-
-
-def drop_sessions(sio: socketio.AsyncServer, session_ids: list[int]) -> None:
-    """Disconnect this node's sockets of ended sessions (every node runs this for every session end)."""
-    loop = asyncio.get_running_loop()
-    for namespace in NAMESPACES:
-        for session_id in session_ids:
-            for sid, _eio_sid in list(sio.manager.get_participants(namespace, session_room(session_id))):
-                task = loop.create_task(sio.disconnect(sid, namespace=namespace, ignore_queue=True))
-                _pending.add(task)
-                task.add_done_callback(_pending.discard)
-
-
-DRAIN_SECONDS = 5.0
-
-
-async def drain_sockets(sio: socketio.AsyncServer) -> None:
-    """Node shutdown: send every socket a close (without waiting for its queue) so clients move elsewhere.
-
-    engine.io's own disconnect-all waits for each socket's queue to drain, which never ends for a socket
-    whose peer is already gone; here the whole drain is bounded.
-    """
-    sockets = list(sio.eio.sockets.values())
-    if sockets:
-        closing = [asyncio.ensure_future(sock.close(wait=False)) for sock in sockets]
-        await asyncio.wait(closing, timeout=DRAIN_SECONDS)
+    async def receive(self, raw: bytes) -> None:
+        """A message from the broker: apply another node's dispatch here (our own was applied already)."""
+        try:
+            node_id, dispatch = decode(raw)
+        except (ValueError, KeyError, TypeError, IndexError):
+            log.warning("ignoring a malformed broker message", extra={"size": len(raw)})
+            return
+        if node_id != self.node_id:
+            await self._node.apply(dispatch)

@@ -1,7 +1,12 @@
-"""The python-socketio AsyncServer: Redis manager for fan-out, orjson, permessage-deflate off by default."""
+"""The python-socketio AsyncServer and the one registry of its namespaces.
+
+Everything that needs to know the namespaces (registration, dropping an ended session's sockets, the
+AsyncAPI document) reads NAMESPACES: adding one (`/presence`, `/uploads`) is one entry here.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import socketio
@@ -9,12 +14,19 @@ from aiohttp.web import WebSocketResponse
 from engineio.async_drivers.aiohttp import WebSocket as EngineWebSocket
 
 from roughcut.config import Settings
-from roughcut.http.jsonutil import SocketJson
+from roughcut.realtime.base import AuthNamespace, RealtimeDeps
+from roughcut.realtime.chat import ChatNamespace
 from roughcut.realtime.fanout import LocalManager, RedisManager
+from roughcut.realtime.projects import ProjectsNamespace
+from roughcut.realtime.root import RootNamespace
+from roughcut.wire.json import SocketJson
 
 MAX_MESSAGE = 64 * 1024  # largest client packet; chat text is capped far below this
 PING_INTERVAL = 25
 PING_TIMEOUT = 20
+
+NAMESPACES: tuple[type[AuthNamespace], ...] = (RootNamespace, ProjectsNamespace, ChatNamespace)
+NAMESPACE_PATHS = tuple(ns.path for ns in NAMESPACES)
 
 
 def _websocket_class(compress: bool) -> type[EngineWebSocket]:
@@ -54,3 +66,24 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
     # The driver table is module-global: copy it before swapping in our WebSocket class.
     sio.eio._async = {**sio.eio._async, "websocket": _websocket_class(settings.ws_compression)}
     return sio
+
+
+def register_namespaces(sio: socketio.AsyncServer, deps: RealtimeDeps) -> None:
+    """Build and register every namespace of the registry."""
+    for namespace in NAMESPACES:
+        sio.register_namespace(namespace.build(deps))
+
+
+DRAIN_SECONDS = 5.0
+
+
+async def drain_sockets(sio: socketio.AsyncServer) -> None:
+    """Node shutdown: send every socket a close (without waiting for its queue) so clients move elsewhere.
+
+    engine.io's own disconnect-all waits for each socket's queue to drain, which never ends for a socket
+    whose peer is already gone; here the whole drain is bounded.
+    """
+    sockets = list(sio.eio.sockets.values())
+    if sockets:
+        closing = [asyncio.ensure_future(sock.close(wait=False)) for sock in sockets]
+        await asyncio.wait(closing, timeout=DRAIN_SECONDS)

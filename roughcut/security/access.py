@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 
 from roughcut.domain import errors
-from roughcut.domain.model import AccessClaims
+from roughcut.domain.account_model import AccessClaims
 from roughcut.domain.ports import TokenIssuer
 
 

@@ -20,7 +20,7 @@ from jwt.algorithms import OKPAlgorithm
 
 from roughcut.config import ConfigError, Settings
 from roughcut.domain import errors
-from roughcut.domain.model import AccessClaims
+from roughcut.domain.account_model import AccessClaims
 
 ALGORITHM = "EdDSA"
 CLOCK_SKEW = 30  # seconds of leeway for exp/iat between nodes

@@ -11,10 +11,10 @@ import math
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
-from typing import Protocol
 
 from redis.asyncio import Redis
+
+from roughcut.domain.ports import Verdict
 
 # Forget idle in-process keys past this many; the embedded default serves one node of modest load.
 MAX_LOCAL_KEYS = 100_000
@@ -31,18 +31,6 @@ end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 return {0, 0, tostring(tonumber(oldest[2]) + window - now)}
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset: int  # seconds until the next hit would be allowed (0 when allowed now)
-
-
-class RateLimiter(Protocol):
-    async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict: ...
 
 
 class LocalRateLimiter:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from roughcut.domain.account_model import LoginMethod, NewUser
 from roughcut.domain.accounts import Accounts
-from roughcut.domain.model import LoginMethod, NewUser
 
 log = logging.getLogger("roughcut")
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from roughcut.domain.events import DomainEvent, StoredEvent
+from roughcut.domain.events import Committed, DomainEvent, StoredEvent, audience_of
 from roughcut.domain.ports import EventPublisher
 from roughcut.storage.repos.accounts import SqlEmailCodes, SqlSessions, SqlUsers
+from roughcut.storage.repos.chat import SqlChatRooms
 from roughcut.storage.repos.events import SqlEventLog
 from roughcut.storage.repos.feedback import SqlFeedback
 from roughcut.storage.repos.invitations import SqlInvitations
@@ -19,13 +19,6 @@ from roughcut.storage.repos.project_memos import SqlProjectMemos
 from roughcut.storage.repos.projects import SqlProjects
 
 log = logging.getLogger(__name__)
-
-
-class NullPublisher:
-    """Publishes nothing: for the CLI and for tests of storage alone."""
-
-    async def publish(self, events: Sequence[StoredEvent]) -> None:
-        return None
 
 
 class SqlUnitOfWork:
@@ -40,6 +33,7 @@ class SqlUnitOfWork:
     invitations: SqlInvitations
     project_memos: SqlProjectMemos
     feedback: SqlFeedback
+    chat: SqlChatRooms
 
     def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
         self._engine = engine
@@ -60,6 +54,7 @@ class SqlUnitOfWork:
         self.invitations = SqlInvitations(conn)
         self.project_memos = SqlProjectMemos(conn)
         self.feedback = SqlFeedback(conn)
+        self.chat = SqlChatRooms(conn)
         return self
 
     async def __aexit__(
@@ -80,21 +75,22 @@ class SqlUnitOfWork:
         self._pending.append(event)
 
     async def commit(self) -> list[StoredEvent]:
-        """Write pending events to the log, commit, then hand them to the publisher."""
+        """Fix each pending event's audience, store the events, commit, then hand them to the publisher."""
         conn = self._conn
         if conn is None:
             raise RuntimeError("commit outside `async with`")
         stored: list[StoredEvent] = []
+        committed: list[Committed] = []
         if self._pending:
-            # Lock the projects first: a project's event ids then follow its commit order, so a client
-            # resuming "after id N" can never miss an event that committed later with a smaller id.
-            await self.events.lock_projects({e.project_id for e in self._pending if e.project_id is not None})
-            stored = await self.events.append(self._pending)
-            self._pending.clear()
+            pending, self._pending = self._pending, []
+            members = await self.events.lock_members({e.project_id for e in pending if e.project_id is not None})
+            threads = await self.events.threads_of({e.project_id for e in pending if e.leaving and e.project_id})
+            stored = await self.events.append(pending)
+            committed = [Committed(s, audience_of(e, members, threads)) for s, e in zip(stored, pending, strict=True)]
         await conn.commit()
-        if stored:
+        if committed:
             try:
-                await self._publisher.publish(stored)
+                await self._publisher.publish(committed)
             except Exception:
                 # Committed events stay in the log; clients catch up from it. Never fail the caller.
                 log.exception("event publish failed", extra={"event_ids": [e.id for e in stored]})

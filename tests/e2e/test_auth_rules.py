@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from roughcut import keys
 from roughcut.config import RateLimit
-from roughcut.domain.model import LoginMethod, NewUser
+from roughcut.domain.account_model import LoginMethod, NewUser
 from roughcut.security.passwords import django_pbkdf2
 from roughcut.storage import tables as t
 from tests.helpers import PASSWORD, Mailbox, auth, signup, unique_email

@@ -125,7 +125,7 @@ async def test_asyncapi_document(client: TestClient[Any, Any]) -> None:
     assert set(chat_in) == {"join", "leave", "send", "typing", "read", "reauth"}
     assert chat_in["send"]["payload"]["properties"]["text"]["maxLength"] == 4000
     chat_out = {m["name"] for m in doc["channels"]["/chat"]["subscribe"]["message"]["oneOf"]}
-    assert chat_out == {"message", "typing", "read"}
+    assert chat_out == {"message", "typing", "read", "auth_expired"}
     assert {m["name"] for m in doc["channels"]["/projects"]["publish"]["message"]["oneOf"]} >= {"subscribe"}
 
 

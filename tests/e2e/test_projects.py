@@ -217,6 +217,34 @@ async def test_list_runs_a_constant_number_of_statements(client: TestClient[Any,
     assert counts == [2, 2, 2]
 
 
+def _first_lines(seen: list[str]) -> list[str]:
+    return [statement.split("\n", 1)[0].strip() for statement in seen]
+
+
+async def test_writes_answer_from_their_own_transaction(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    me = await signup(client, mailbox)
+    pid = (await create_project(client, me))["id"]
+    with count_statements(client) as read:
+        assert (await client.get(f"/api/v1/projects/{pid}", headers=auth(me))).status == 200
+    writes = {
+        "change": ("PATCH", f"/api/v1/projects/{pid}", {"name": "Renamed", "status": "review"}),
+        "no-op": ("PATCH", f"/api/v1/projects/{pid}", {"name": "Renamed"}),
+        "stage": ("PUT", f"/api/v1/projects/{pid}/stages/filming", {"status": "done"}),
+    }
+    counts = {}
+    for name, (method, path, body) in writes.items():
+        with count_statements(client) as seen:
+            resp = await client.request(method, path, json=body, headers=auth(me))
+            assert resp.status == 200, await resp.text()
+            answer = await resp.json()
+        # One unit of work: the caller's role is looked up once and the answer is read inside it.
+        assert _first_lines(seen).count("SELECT project_members.role") == 1, name
+        counts[name] = len(seen)
+        assert answer == await (await client.get(f"/api/v1/projects/{pid}", headers=auth(me))).json(), name
+    # A change that changes nothing reads exactly what GET reads.
+    assert counts["no-op"] == len(read)
+
+
 async def test_members_roles_leave_and_transfer(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
     owner, manager, member, outsider = [await signup(client, mailbox) for _ in range(4)]
     p = await create_project(client, owner)

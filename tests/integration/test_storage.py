@@ -16,8 +16,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from roughcut.domain.events import DomainEvent, StoredEvent
-from roughcut.domain.model import LoginMethod, NewUser
+from roughcut.domain.account_model import LoginMethod, NewUser
+from roughcut.domain.events import Audience, Committed, DomainEvent, StoredEvent
+from roughcut.domain.project_model import NewProject, Role
+from roughcut.domain.projects import full_schedule
 from roughcut.storage import migrate
 from roughcut.storage import tables as t
 from roughcut.storage.db import make_engine
@@ -31,11 +33,14 @@ class Recorder:
 
     def __init__(self) -> None:
         self.published: list[StoredEvent] = []
+        self.audiences: list[Audience] = []
 
-    async def publish(self, events: Sequence[StoredEvent]) -> None:
-        for e in events:
-            json.loads(json.dumps(e.as_dict(), default=str))  # unserialisable payloads fail here
-        self.published.extend(events)
+    async def publish(self, batch: Sequence[Committed]) -> None:
+        for c in batch:
+            assert isinstance(c.event, StoredEvent)
+            json.loads(json.dumps(c.event.as_dict(), default=str))  # unserialisable payloads fail here
+            self.published.append(c.event)
+            self.audiences.append(c.audience)
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -78,6 +83,29 @@ async def test_events_commit_with_state_and_publish_after(engine: AsyncEngine) -
     assert [e.id for e in log if e.type == kind] == [e.id for e in stored]
 
 
+async def test_the_audience_is_fixed_inside_the_transaction(engine: AsyncEngine) -> None:
+    """Members as the committing transaction sees them; a leaving member once more, with the rooms to close."""
+    recorder = Recorder()
+    now = datetime.now(UTC)
+    async with SqlUnitOfWork(engine, recorder) as uow:
+        owner, stays, goes = [(await uow.users.add(_user(f"{uuid.uuid4().hex[:8]}@example.com"))).id for _ in "abc"]
+        project = await uow.projects.create(NewProject("p", "", "", "", "", full_schedule(())), owner, now)
+        thread = await uow.feedback.create_thread(project.id, "t", "", owner, now)
+        await uow.projects.add_member(project.id, stays, Role.MEMBER, now)
+        await uow.projects.add_member(project.id, goes, Role.MEMBER, now)
+        await uow.commit()
+    async with SqlUnitOfWork(engine, recorder) as uow:
+        await uow.projects.remove_member(project.id, goes)
+        uow.record(DomainEvent("member.left", {"user_id": goes}, project_id=project.id, leaving=(goes,)))
+        uow.record(DomainEvent("memo.changed", {}, project_id=project.id))
+        await uow.commit()
+    left, memo = recorder.audiences[-2:]
+    assert sorted(left.users) == sorted([owner, stays, goes])
+    assert (left.leaving, left.threads) == ((goes,), (thread,))
+    assert sorted(memo.users) == sorted([owner, stays])
+    assert memo.leaving == memo.threads == ()
+
+
 async def test_rollback_keeps_neither_state_nor_events(engine: AsyncEngine) -> None:
     recorder = Recorder()
     kind = f"test.{uuid.uuid4().hex[:8]}"
@@ -99,7 +127,7 @@ async def test_rollback_keeps_neither_state_nor_events(engine: AsyncEngine) -> N
 
 async def test_a_failing_publisher_does_not_undo_the_commit(engine: AsyncEngine) -> None:
     class Broken:
-        async def publish(self, events: Sequence[StoredEvent]) -> None:
+        async def publish(self, batch: Sequence[Committed]) -> None:
             raise ConnectionError("broker down")
 
     kind = f"test.{uuid.uuid4().hex[:8]}"

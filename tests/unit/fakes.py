@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from roughcut.domain.events import DomainEvent, StoredEvent
-from roughcut.domain.model import (
+from roughcut.domain.account_model import (
     AccessClaims,
     AuthSession,
     CodePurpose,
@@ -18,6 +17,7 @@ from roughcut.domain.model import (
     RefreshToken,
     User,
 )
+from roughcut.domain.events import DomainEvent, StoredEvent
 
 
 class FakeClock:

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from roughcut.domain import accounts, errors, profile, sessions
+from roughcut.domain.account_model import CodePurpose, Device
 from roughcut.domain.accounts import Accounts, AuthPolicy
 from roughcut.domain.events import SESSION_REVOKED
-from roughcut.domain.model import CodePurpose, Device
 from tests.unit.fakes import FakeClock, FakeTokens, FakeUow, Outbox, PlainHasher, Store
 
 PW = "long enough password"

@@ -11,10 +11,16 @@ from marshmallow import Schema, fields
 from roughcut.domain import errors
 from roughcut.http.problems import status_for
 from roughcut.realtime.envelope import event
+from roughcut.wire.validation import load
+
+
+class Point(Schema):
+    x = fields.Int(required=True)
 
 
 class Payload(Schema):
     n = fields.Int(required=True)
+    points = fields.List(fields.Nested(Point))
 
 
 class Handlers:
@@ -52,6 +58,17 @@ async def test_envelope_shapes(caplog: pytest.LogCaptureFixture) -> None:
         crash = await h.on_crash("s", None)
     assert crash == {"ok": False, "error": {"code": "internal_error", "message": crash["error"]["message"]}}
     assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+
+
+async def test_socket_field_errors_have_the_rest_shape() -> None:
+    bad = {"n": "x", "points": [{"x": 1}, {"x": "y"}], "extra": 1}
+    ack = await Handlers().on_double("s", bad)
+    with pytest.raises(errors.ValidationFailed) as rest:
+        load(Payload(), bad)
+    fields_ = ack["error"]["details"]["fields"]
+    assert fields_ == rest.value.fields
+    assert set(fields_) == {"n", "points", "extra"}
+    assert all(isinstance(m, str) for messages in fields_.values() for m in messages)
 
 
 def test_status_walks_the_mro() -> None:

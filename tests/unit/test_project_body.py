@@ -16,9 +16,9 @@ from roughcut.domain.project_model import (
     StageStatus,
     UserRef,
 )
-from roughcut.http.jsonutil import dumps
+from roughcut.http.project_routes import project_body
 from roughcut.http.project_schemas import ProjectSchema
-from roughcut.http.projects_routes import project_body
+from roughcut.wire.json import dumps
 
 
 def test_fast_body_matches_the_schema() -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from roughcut.domain.model import (
+from roughcut.domain.account_model import (
     AuthSession,
     CodePurpose,
     EmailCode,

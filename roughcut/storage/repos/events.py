@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,10 +13,20 @@ from roughcut.domain.events import DomainEvent, StoredEvent
 from roughcut.storage import tables as t
 
 
-def _event(row: RowMapping, audience: tuple[int, ...] | None = None) -> StoredEvent:
-    return StoredEvent(
-        row["id"], row["type"], row["data"], row["project_id"], row["actor_id"], row["created_at"], audience
-    )
+def _event(row: RowMapping) -> StoredEvent:
+    return StoredEvent(row["id"], row["type"], row["data"], row["project_id"], row["actor_id"], row["created_at"])
+
+
+P, PM, FT = t.projects, t.project_members, t.feedback_threads
+# Built once (a statement memoises its cache key). The outer join keeps a project that has no members.
+_MEMBERS = (
+    select(P.c.id, PM.c.user_id)
+    .select_from(P.outerjoin(PM, PM.c.project_id == P.c.id))
+    .where(P.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(P.c.id)
+)
+_MEMBERS_LOCKED = _MEMBERS.with_for_update(of=P)
+_THREADS = select(FT.c.project_id, FT.c.id).where(FT.c.project_id.in_(bindparam("ids", expanding=True)))
 
 
 class SqlEventLog:
@@ -31,13 +41,32 @@ class SqlEventLog:
             for e in events
         ]
         result = await self._conn.execute(insert(t.events).returning(*t.events.c, sort_by_parameter_order=True), rows)
-        return [_event(r, e.audience) for r, e in zip(result.mappings(), events, strict=True)]
+        return [_event(r) for r in result.mappings()]
 
-    async def lock_projects(self, project_ids: set[int]) -> None:
-        """Row-lock the projects (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)."""
-        if project_ids and self._conn.dialect.name == "postgresql":
-            q = select(t.projects.c.id).where(t.projects.c.id.in_(sorted(project_ids))).order_by(t.projects.c.id)
-            await self._conn.execute(q.with_for_update())
+    async def lock_members(self, project_ids: set[int]) -> dict[int, list[int]]:
+        """Row-lock the projects in id order and read their members, in one statement.
+
+        The lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) makes a project's
+        event ids follow its commit order and fixes who is a member until the events are stored.
+        """
+        if not project_ids:
+            return {}
+        q = _MEMBERS_LOCKED if self._conn.dialect.name == "postgresql" else _MEMBERS
+        members: dict[int, list[int]] = {}
+        for project_id, user_id in await self._conn.execute(q, {"ids": sorted(project_ids)}):
+            found = members.setdefault(project_id, [])
+            if user_id is not None:
+                found.append(user_id)
+        return members
+
+    async def threads_of(self, project_ids: set[int]) -> dict[int, list[int]]:
+        """The feedback thread ids per project (whose chat rooms a leaving member loses)."""
+        if not project_ids:
+            return {}
+        threads: dict[int, list[int]] = {}
+        for project_id, thread_id in await self._conn.execute(_THREADS, {"ids": sorted(project_ids)}):
+            threads.setdefault(project_id, []).append(thread_id)
+        return threads
 
     async def last_id(self, project_id: int) -> int:
         """The newest event id of a project (0 when it has none)."""

@@ -9,7 +9,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roughcut.domain.model import Memo
+from roughcut.domain.account_model import Memo
 from roughcut.storage import tables as t
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Select
 
 from roughcut.domain.project_model import (
@@ -252,15 +252,3 @@ class SqlProjects:
             CalendarStage(r["project_id"], r["name"], r["color"], _stage(r))
             for r in (await self._conn.execute(q)).mappings()
         ]
-
-
-async def members_of(engine: AsyncEngine, project_ids: list[int]) -> dict[int, list[int]]:
-    """Member ids per project, in one statement: whom the publisher sends a project's events to."""
-    if not project_ids:
-        return {}
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(M.c.project_id, M.c.user_id).where(M.c.project_id.in_(project_ids)))
-        result: dict[int, list[int]] = defaultdict(list)
-        for project_id, user_id in rows:
-            result[project_id].append(user_id)
-    return dict(result)

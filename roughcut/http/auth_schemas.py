@@ -1,24 +1,13 @@
-"""Marshmallow schemas of the accounts API: they validate input, shape output and feed OpenAPI."""
+"""Marshmallow schemas of the auth API: codes, signup, login, tokens, sessions and the user they return."""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from roughcut.domain.model import CodePurpose
-from roughcut.http.fields import Timestamp
+from roughcut.domain.account_model import CodePurpose
+from roughcut.wire.fields import Timestamp
 
 CODE_RE = r"^\d{6}$"
-
-
-class ProblemSchema(Schema):
-    type = fields.Str(required=True)
-    title = fields.Str(required=True)
-    status = fields.Int(required=True)
-    detail = fields.Str(required=True)
-    code = fields.Str(required=True, metadata={"description": "Stable machine-readable error code."})
-    request_id = fields.Str(required=True)
-    errors = fields.Dict(keys=fields.Str(), values=fields.List(fields.Str()))
-    details = fields.Dict()
 
 
 class UserSchema(Schema):
@@ -100,56 +89,3 @@ class SessionSchema(Schema):
 
 class SessionList(Schema):
     items = fields.List(fields.Nested(SessionSchema), required=True)
-
-
-class MeUpdate(Schema):
-    nickname = fields.Str(validate=validate.Length(1, 50))
-    avatar_url = fields.Url(allow_none=True, validate=validate.Length(max=1024))
-    current_password = fields.Str(load_only=True)
-    new_password = fields.Str(load_only=True)
-
-
-class MeDelete(Schema):
-    password = fields.Str(load_only=True, metadata={"description": "Or log in again within 10 minutes."})
-
-
-class MemoSchema(Schema):
-    id = fields.Int(required=True)
-    date = fields.Date(required=True)
-    memo = fields.Str(required=True)
-    created_at = Timestamp(required=True)
-    updated_at = Timestamp(required=True)
-
-
-class MemoCreate(Schema):
-    date = fields.Date(required=True)
-    memo = fields.Str(required=True, validate=validate.Length(1, 2000))
-
-
-class MemoUpdate(Schema):
-    date = fields.Date()
-    memo = fields.Str(validate=validate.Length(1, 2000))
-
-
-class PageQuery(Schema):
-    limit = fields.Int(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.Str(validate=validate.Length(1, 200))
-
-
-class MemoQuery(PageQuery):
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
-
-
-class MemoPage(Schema):
-    items = fields.List(fields.Nested(MemoSchema), required=True)
-    next_cursor = fields.Str(allow_none=True, required=True)
-
-
-class JwksSchema(Schema):
-    keys = fields.List(fields.Dict(), required=True)
-
-
-class HealthSchema(Schema):
-    status = fields.Str(required=True)
-    checks = fields.Dict(keys=fields.Str(), values=fields.Str())

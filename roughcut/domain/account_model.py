@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from roughcut.domain.commands import UNSET, Unset
+
 
 class LoginMethod(enum.StrEnum):
     EMAIL = "email"
@@ -88,6 +90,25 @@ class Memo:
     memo: str
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMemo:
+    """Change a personal memo's date or text; the ones left UNSET stay as they are."""
+
+    memo_id: int
+    date: date | Unset = UNSET
+    memo: str | Unset = UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMe:
+    """Change the caller's nickname, avatar (None removes it) or password (which needs the current one)."""
+
+    nickname: str | Unset = UNSET
+    avatar_url: str | Unset | None = UNSET
+    current_password: str | Unset = UNSET
+    new_password: str | Unset = UNSET
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,15 @@ from aiohttp import web
 
 from roughcut import keys
 from roughcut.domain import errors, projects
-from roughcut.domain.project_model import NewProject, Project, ProjectQuery, ProjectSummary, Stage, UserRef
+from roughcut.domain.project_model import (
+    NewProject,
+    Project,
+    ProjectQuery,
+    ProjectSummary,
+    Stage,
+    UpdateProject,
+    UserRef,
+)
 from roughcut.domain.projects import ProjectDetail
 from roughcut.http import cursor
 from roughcut.http import project_schemas as ps
@@ -164,9 +172,9 @@ async def get_project(request: web.Request) -> web.Response:
 async def update_project(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, ps.ProjectUpdate)
-    project_id = path_int(request, "project_id")
-    await projects.update_project(_deps(request), claims.user_id, project_id, data)
-    return json_response(detail_body(await projects.get_project(_deps(request), claims.user_id, project_id)))
+    cmd = UpdateProject(path_int(request, "project_id"), **data)
+    detail = await projects.update_project(_deps(request), claims.user_id, cmd)
+    return json_response(detail_body(detail))
 
 
 @routes.route(
@@ -199,10 +207,10 @@ async def set_stage(request: web.Request) -> web.Response:
     project_id = path_int(request, "project_id")
     name = projects.parse_stage(request.match_info["stage"])
     data = await read_body(request, ps.StageUpdate)
-    await projects.set_stage(
+    detail = await projects.set_stage(
         _deps(request), claims.user_id, project_id, Stage(name, data["start_at"], data["end_at"], data["status"])
     )
-    return json_response(detail_body(await projects.get_project(_deps(request), claims.user_id, project_id)))
+    return json_response(detail_body(detail))
 
 
 @routes.route(

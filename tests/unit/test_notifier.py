@@ -1,0 +1,47 @@
+"""This node's SSE waiters: woken per project, consumed by a wait, and woken for good at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+from roughcut.realtime.notifier import Notifier, Subscription
+
+WAIT = 1.0
+
+
+async def _woken(sub: Subscription) -> None:
+    await asyncio.wait_for(sub.wait(), WAIT)
+
+
+async def _not_woken(sub: Subscription) -> bool:
+    # A woken waiter returns without suspending, so a zero timeout only fires on one that was not woken.
+    try:
+        async with asyncio.timeout(0):
+            await sub.wait()
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_news_wakes_only_that_projects_waiters_once() -> None:
+    notifier = Notifier()
+    with notifier.listen(7) as wanted, notifier.listen(8) as other:
+        notifier.wake([7])
+        await _woken(wanted)
+        assert await _not_woken(other)
+        assert await _not_woken(wanted)  # consumed: the next wait needs new news
+        notifier.wake_all()
+        await _woken(other)
+    assert notifier.listeners(7) == notifier.listeners(8) == 0
+
+
+async def test_close_wakes_every_waiter_for_good() -> None:
+    notifier = Notifier()
+    with notifier.listen(3) as sub:
+        notifier.close()
+        await _woken(sub)
+        await _woken(sub)
+        assert sub.closed
+    with notifier.listen(4) as late:
+        await _woken(late)
+    assert notifier.listeners(3) == notifier.listeners(4) == 0

@@ -22,7 +22,7 @@ from roughcut.domain.chat_model import (
     RoomState,
     Sent,
 )
-from roughcut.domain.events import Audience, Committed, MessagePosted
+from roughcut.domain.events import Audience, Committed, MessagePosted, ReadMoved
 from roughcut.domain.ports import ChatWriter, Clock, UnitOfWork, UnitOfWorkFactory
 from roughcut.domain.project_model import UserRef
 
@@ -93,17 +93,18 @@ async def send(chat: Chat, post: PostMessage) -> Sent:
     return await chat.writer.send(post)
 
 
-async def mark_read(chat: Chat, user_id: int, feedback_id: int, seq: int) -> tuple[int, tuple[int, ...]]:
-    """Move the caller's read marker forward (never back); returns it and whom to tell."""
+async def mark_read(chat: Chat, user_id: int, feedback_id: int, seq: int) -> int:
+    """Move the caller's read marker forward (never back) and tell the room's members; returns the marker."""
     async with chat.uow() as uow:
         state = await _room(uow, user_id, feedback_id)
         if seq > state.last_seq:
             raise errors.ValidationFailed(fields={"seq": [f"The room's last seq is {state.last_seq}."]})
         stored = await uow.chat.mark_read(feedback_id, user_id, seq, chat.clock.now())
         members = await uow.chat.members(feedback_id)
+        uow.announce(Committed(ReadMoved(feedback_id, user_id, stored), Audience(users=members)))
         await uow.commit()
     chat.members.remember(feedback_id, members)
-    return stored, members
+    return stored
 
 
 async def typing_audience(chat: Chat, user_id: int, feedback_id: int) -> tuple[int, ...]:

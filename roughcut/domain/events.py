@@ -72,10 +72,19 @@ class MessagePosted:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadMoved:
+    """A member's read marker moved in a thread: live only, not kept in the durable log."""
+
+    feedback_id: int
+    user_id: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """A committed change and its audience: what the one publisher hands on."""
 
-    event: StoredEvent | MessagePosted
+    event: StoredEvent | MessagePosted | ReadMoved
     audience: Audience
 
 

@@ -178,13 +178,10 @@ class ChatNamespace(AuthNamespace):
 
     @event(ReadSchema)
     async def on_read(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Store the caller's read marker (it only moves forward) and tell the room."""
+        """Store the caller's read marker (it only moves forward); the room hears of it after commit."""
         user_id, _ = await self.caller(sid)
         fid = data["feedback_id"]
-        seq, audience = await chat.mark_read(self.deps, user_id, fid, data["seq"])
-        rooms = [chat_room(fid, uid) for uid in audience]
-        await self.emit("read", {"feedback_id": fid, "user_id": user_id, "seq": seq}, to=rooms)
-        return {"read_seq": seq}
+        return {"read_seq": await chat.mark_read(self.deps, user_id, fid, data["seq"])}
 
     async def disconnected(self, sid: str) -> None:
         """Drop the socket's budget and end its typing notices."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from roughcut.domain.events import USER_DELETED, Committed, MessagePosted, StoredEvent
+from roughcut.domain.events import USER_DELETED, Committed, MessagePosted, ReadMoved, StoredEvent
 from roughcut.realtime.rooms import (
     CHAT_NAMESPACE,
     PROJECTS_NAMESPACE,
@@ -90,6 +90,12 @@ def route(batch: Sequence[Committed]) -> Dispatch:
             rooms = [chat_room(m.feedback_id, u) for u in c.audience.users]
             if rooms:
                 out.steps.append(Emit(CHAT_NAMESPACE, "message", m.wire(), rooms))
+            continue
+        if isinstance(event, ReadMoved):
+            rooms = [chat_room(event.feedback_id, u) for u in c.audience.users]
+            payload = {"feedback_id": event.feedback_id, "user_id": event.user_id, "seq": event.seq}
+            if rooms:
+                out.steps.append(Emit(CHAT_NAMESPACE, "read", payload, rooms))
             continue
         if event.project_id is not None:
             _project_event(event, c, out)

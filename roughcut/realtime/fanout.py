@@ -63,46 +63,11 @@ class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
                 sock.queue.put_nowait(frame)
 
 
-Emit = tuple[str, Any, list[str]]  # event, payload, rooms
-BATCH_EVENT = "roughcut:batch"  # marks a Redis message that carries several emits
-
-
 class LocalManager(DirectEmit):
     """The in-process manager (one node) with direct emits."""
 
-    async def emit_many(self, namespace: str, emits: list[Emit]) -> None:
-        """Deliver several emits in order."""
-        for event, data, rooms in emits:
-            await DirectEmit.emit(self, event, data, namespace, to=rooms)
-
 
 class RedisManager(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[misc]
-    """python-socketio's Redis manager; each node delivers what it receives from Redis with direct emits.
-
-    `emit_many` sends a whole batch of chat messages to the other nodes as one Redis message (one
-    publish and one unpickle per batch instead of per message); this node delivers them directly.
-    """
-
-    async def emit_many(self, namespace: str, emits: list[Emit]) -> None:
-        """Deliver several emits in order here, and publish them once for the other nodes."""
-        for event, data, rooms in emits:
-            await DirectEmit.emit(self, event, data, namespace, to=rooms)
-        await self._publish(
-            {
-                "method": "emit",
-                "event": BATCH_EVENT,
-                "data": emits,
-                "namespace": namespace,
-                "room": None,
-                "skip_sid": None,
-                "callback": None,
-                "host_id": self.host_id,
-            }
-        )
-
-    async def _handle_emit(self, message: dict[str, Any]) -> None:
-        if message.get("event") != BATCH_EVENT:
-            await super()._handle_emit(message)
-            return
-        for event, data, rooms in message["data"]:
-            await DirectEmit.emit(self, event, data, message["namespace"], to=rooms)
+    """python-socketio's Redis manager (typing notices, acks, remote disconnects); each node delivers what
+    it receives from Redis with direct emits. Committed changes do not pass here: the publisher sends
+    them to the other nodes as one broker message per batch (realtime/publisher.py)."""

@@ -40,6 +40,7 @@ class SqlUnitOfWork:
         self._publisher = publisher
         self._conn: AsyncConnection | None = None
         self._pending: list[DomainEvent] = []
+        self._announced: list[Committed] = []
 
     async def __aenter__(self) -> SqlUnitOfWork:
         # The connection begins its transaction lazily, at the first statement (SQLAlchemy autobegin).
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
     ) -> None:
         conn, self._conn = self._conn, None
         self._pending.clear()
+        self._announced.clear()
         if conn is None:
             return
         try:
@@ -73,6 +75,10 @@ class SqlUnitOfWork:
     def record(self, event: DomainEvent) -> None:
         """Keep an event to store with this transaction."""
         self._pending.append(event)
+
+    def announce(self, change: Committed) -> None:
+        """Keep a live-only change (not logged) to publish after commit, its audience read in this transaction."""
+        self._announced.append(change)
 
     async def commit(self) -> list[StoredEvent]:
         """Fix each pending event's audience, store the events, commit, then hand them to the publisher."""
@@ -88,6 +94,8 @@ class SqlUnitOfWork:
             stored = await self.events.append(pending)
             committed = [Committed(s, audience_of(e, members, threads)) for s, e in zip(stored, pending, strict=True)]
         await conn.commit()
+        committed.extend(self._announced)
+        self._announced.clear()
         if committed:
             try:
                 await self._publisher.publish(committed)

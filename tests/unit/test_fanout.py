@@ -9,7 +9,7 @@ from typing import Any
 import socketio
 
 from roughcut.realtime import fanout
-from roughcut.realtime.fanout import LocalManager
+from roughcut.realtime.fanout import DirectEmit, LocalManager, RedisManager
 
 
 @dataclass
@@ -61,3 +61,28 @@ async def test_slow_client_is_cut_off(monkeypatch: Any) -> None:
     assert slow.aborted
     assert slow.queue.qsize() == 5  # nothing more was queued for it
     assert fast.queue.qsize() == 1 and not fast.closed
+
+
+async def test_redis_manager_delivers_what_other_nodes_send_with_direct_emits() -> None:
+    """Pins python-socketio internals we rely on: AsyncPubSubManager._handle_emit delivers through the next
+    emit in the MRO (DirectEmit), and constructing the manager opens no connection."""
+    manager = RedisManager("redis://127.0.0.1:1/0", channel="pin-test")
+    assert RedisManager.__mro__.index(DirectEmit) < RedisManager.__mro__.index(socketio.AsyncManager)
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager)
+    eio_sid = "eio0"
+    sid = await sio.manager.connect(eio_sid, "/chat")
+    await sio.manager.enter_room(sid, "/chat", "room")
+    sock = FakeSocket()
+    sio.eio.sockets[eio_sid] = sock
+    message = {"method": "emit", "event": "typing", "data": {"typing": True}, "namespace": "/chat"}
+    message |= {"room": "room", "skip_sid": None, "callback": None, "host_id": "another-node"}
+    await sio.manager._handle_emit(message)
+    assert sock.queue.get_nowait().encode() == '42/chat,["typing",{"typing":true}]'
+
+
+async def test_basic_close_room_is_local() -> None:
+    """Pins BaseManager.basic_close_room: the publisher closes rooms on each node itself, without Redis."""
+    sio, sids, _sockets = await _server(2)
+    sio.manager.basic_close_room("room", "/chat")
+    assert list(sio.manager.get_participants("/chat", "room")) == []
+    assert sio.manager.is_connected(sids[0], "/chat")

@@ -11,12 +11,12 @@ from roughcut.config import Settings
 from roughcut.http import (
     auth_routes,
     chat_routes,
+    event_stream_routes,
     feedback_routes,
     invitation_routes,
     me_routes,
     memo_routes,
     project_routes,
-    sse_routes,
 )
 from roughcut.http.jsonutil import json_response
 from roughcut.http.openapi import build_spec
@@ -29,7 +29,7 @@ ROUTE_MODULES: tuple[ApiRoutes, ...] = (
     project_routes.routes,
     invitation_routes.routes,
     memo_routes.routes,
-    sse_routes.routes,
+    event_stream_routes.routes,
     feedback_routes.routes,
     chat_routes.routes,
 )

@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 JS_DIR := tests/js
 JS_STAMP := $(JS_DIR)/node_modules/.installed
 HOST   ?= 127.0.0.1
@@ -16,14 +17,19 @@ ARGS   ?=
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when the project's dependencies or their pins change.
+# Reinstall only when the project's dependencies or their pins change. Running needs the project's own
+# dependencies only; testing and linting add the dev extras.
+$(RUN_STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -c requirements.lock -e .
+	touch $@
+
 $(STAMP): pyproject.toml requirements.lock | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -c requirements.lock -e '.[dev]'
-	touch $@
+	touch $@ $(RUN_STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/roughcut serve --host $(HOST) --port $(PORT)
 
 # socket.io-client for the JS client test (tests/js), reinstalled only when its lockfile changes.

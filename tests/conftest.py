@@ -16,12 +16,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from aiosmtpd.controller import Controller
-from moto.server import ThreadedMotoServer
 
-from roughcut.app import create_app
 from roughcut.config import RateLimit, Secret, Settings
-from roughcut.storage import migrate
-from roughcut.storage.db import make_engine
 from tests.helpers import Mailbox
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -37,6 +33,9 @@ def pg_url() -> Iterator[str]:
     name = f"roughcut_test_{RUN_ID}"
 
     async def create() -> None:
+        from roughcut.storage import migrate  # imported here: the unit tier needs no SQLAlchemy
+        from roughcut.storage.db import make_engine
+
         conn = await asyncpg.connect(PG_ADMIN)
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
@@ -135,6 +134,8 @@ async def make_client(aiohttp_client: Any, pg_settings: Settings) -> AsyncIterat
     """Start the real app (on PostgreSQL and Redis unless given other settings) and return its client."""
 
     async def make(settings: Settings | None = None, **overrides: Any) -> TestClient[Any, Any]:
+        from roughcut.app import create_app  # imported here: the unit tier never needs it
+
         chosen = replace(settings or pg_settings, **overrides)
         client: TestClient[Any, Any] = await aiohttp_client(create_app(chosen))
         return client
@@ -150,6 +151,8 @@ async def client(make_client: AppFactory) -> TestClient[Any, Any]:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """moto in server mode: a real HTTP S3 endpoint on a free port."""
+    from moto.server import ThreadedMotoServer  # imported here: slow, and only the S3 tests need it
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

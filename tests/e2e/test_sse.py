@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from roughcut import keys
 from roughcut.config import Settings
-from roughcut.http import sse_routes
+from roughcut.http import event_stream_routes
 from roughcut.security.tokens import JwtTokens
 from tests.conftest import AppFactory
 from tests.helpers import Mailbox, auth, create_project, join, signup
@@ -139,7 +139,7 @@ async def test_last_event_id_resumes_without_loss_or_duplicates(client: TestClie
 async def test_a_quiet_stream_gets_keepalive_comments(
     client: TestClient[Any, Any], mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sse_routes, "KEEPALIVE_SECONDS", 0.2)
+    monkeypatch.setattr(event_stream_routes, "KEEPALIVE_SECONDS", 0.2)
     _, member, project_id = await _team(client, mailbox)
     resp = await _open(client, project_id, auth(member))
     assert await asyncio.wait_for(resp.content.readline(), WAIT) == b": keepalive\n"

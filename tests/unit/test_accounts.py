@@ -7,7 +7,7 @@ import re
 import pytest
 
 from roughcut.domain import accounts, errors, profile, sessions
-from roughcut.domain.account_model import CodePurpose, Device
+from roughcut.domain.account_model import CodePurpose, Device, TokenPair
 from roughcut.domain.accounts import Accounts, AuthPolicy
 from roughcut.domain.events import SESSION_REVOKED
 from tests.unit.fakes import FakeClock, FakeTokens, FakeUow, Outbox, PlainHasher, Store
@@ -42,7 +42,7 @@ def _code(outbox: Outbox) -> str:
     return match.group(1)
 
 
-async def _user(acc: Accounts, outbox: Outbox, email: str = "a@example.com") -> accounts.TokenPair:
+async def _user(acc: Accounts, outbox: Outbox, email: str = "a@example.com") -> TokenPair:
     await accounts.send_email_code(acc, email, CodePurpose.SIGNUP)
     token = await accounts.verify_email_code(acc, email, CodePurpose.SIGNUP, _code(outbox))
     return await accounts.signup(acc, email, PW, "A", token, Device())

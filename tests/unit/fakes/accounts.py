@@ -1,11 +1,9 @@
-"""In-memory adapters of the account ports (users, codes, sessions), for fast tests of the rules."""
+"""In-memory adapters of the account ports: users, e-mail codes, sessions, personal memos; and the account helpers."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
+from datetime import date, datetime
 from typing import Any
 
 from roughcut.domain.account_model import (
@@ -13,22 +11,12 @@ from roughcut.domain.account_model import (
     AuthSession,
     CodePurpose,
     EmailCode,
+    Memo,
     NewUser,
     RefreshToken,
     User,
 )
-from roughcut.domain.events import DomainEvent, StoredEvent
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **kwargs: float) -> None:
-        self.current += timedelta(**kwargs)
+from tests.unit.fakes.store import Store
 
 
 class PlainHasher:
@@ -61,74 +49,10 @@ class Outbox:
         self.sent.append((to, subject, text))
 
 
-class Store:
-    """The 'database': committed state, copied into each unit of work and swapped in on commit."""
+class FakeUsers:
+    def __init__(self, s: Store) -> None:
+        self.s = s
 
-    def __init__(self) -> None:
-        self.users: dict[int, User] = {}
-        self.social: dict[tuple[str, str], int] = {}
-        self.codes: dict[int, dict[str, Any]] = {}
-        self.sessions: dict[int, AuthSession] = {}
-        self.refresh: dict[str, RefreshToken] = {}
-        self.events: list[StoredEvent] = []
-        self.owned_projects: dict[int, int] = {}
-        self.ids = itertools.count(1)
-
-    def copy(self) -> Store:
-        other = Store.__new__(Store)
-        other.__dict__ = {
-            k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-            for k, v in self.__dict__.items()
-        }
-        other.codes = {k: dict(v) for k, v in self.codes.items()}
-        return other
-
-
-class FakeUow:
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._pending: list[DomainEvent] = []
-
-    async def __aenter__(self) -> FakeUow:
-        self.s = self._store.copy()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._pending.clear()
-
-    @property
-    def users(self) -> FakeUow:
-        return self
-
-    @property
-    def codes(self) -> FakeCodes:
-        return FakeCodes(self.s)
-
-    @property
-    def sessions(self) -> FakeSessions:
-        return FakeSessions(self.s)
-
-    @property
-    def projects(self) -> FakeUow:
-        return self
-
-    async def owned_count(self, user_id: int) -> int:
-        return self.s.owned_projects.get(user_id, 0)
-
-    def record(self, event: DomainEvent) -> None:
-        self._pending.append(event)
-
-    async def commit(self) -> list[StoredEvent]:
-        now = datetime.now(UTC)
-        stored = [StoredEvent(next(self.s.ids), e.type, e.data, e.project_id, e.actor_id, now) for e in self._pending]
-        self.s.events.extend(stored)
-        self._pending.clear()
-        self._store.__dict__.update(self.s.copy().__dict__)
-        return stored
-
-    # UserRepository
     async def get(self, user_id: int) -> User | None:
         return self.s.users.get(user_id)
 
@@ -154,7 +78,7 @@ class FakeUow:
         return self.s.users[user_id]
 
     async def delete(self, user_id: int) -> None:
-        del self.s.users[user_id]
+        self.s.drop_user(user_id)
 
     async def by_social(self, provider: str, subject: str) -> User | None:
         uid = self.s.social.get((provider, subject))
@@ -228,9 +152,17 @@ class FakeSessions:
         self.s = s
 
     async def create(
-        self, user_id: int, now: datetime, idle: datetime, absolute: datetime, ua: str, ip: str
+        self,
+        user_id: int,
+        now: datetime,
+        idle_expires_at: datetime,
+        absolute_expires_at: datetime,
+        user_agent: str,
+        ip: str,
     ) -> AuthSession:
-        session = AuthSession(next(self.s.ids), user_id, now, now, idle, absolute, None, ua, ip)
+        session = AuthSession(
+            next(self.s.ids), user_id, now, now, idle_expires_at, absolute_expires_at, None, user_agent, ip
+        )
         self.s.sessions[session.id] = session
         return session
 
@@ -270,3 +202,38 @@ class FakeSessions:
             return False
         self.s.refresh[token_hash] = replace(token, rotated_at=now)
         return True
+
+
+class FakeMemos:
+    """Personal memos, paged by (date, id) like SqlMemos."""
+
+    def __init__(self, s: Store) -> None:
+        self.s = s
+
+    async def list(
+        self, user_id: int, start: date | None, end: date | None, after: tuple[date, int] | None, limit: int
+    ) -> list[Memo]:
+        rows = [
+            m
+            for m in self.s.memos.values()
+            if m.user_id == user_id
+            and (start is None or m.date >= start)
+            and (end is None or m.date <= end)
+            and (after is None or (m.date, m.id) > after)
+        ]
+        return sorted(rows, key=lambda m: (m.date, m.id))[:limit]
+
+    async def add(self, user_id: int, day: date, memo: str, now: datetime) -> Memo:
+        new = Memo(next(self.s.ids), user_id, day, memo, now, now)
+        self.s.memos[new.id] = new
+        return new
+
+    async def get(self, memo_id: int) -> Memo | None:
+        return self.s.memos.get(memo_id)
+
+    async def update(self, memo_id: int, now: datetime, **fields: Any) -> Memo:
+        self.s.memos[memo_id] = replace(self.s.memos[memo_id], updated_at=now, **fields)
+        return self.s.memos[memo_id]
+
+    async def delete(self, memo_id: int) -> None:
+        self.s.memos.pop(memo_id, None)

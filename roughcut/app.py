@@ -9,7 +9,6 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis
 
 from roughcut import keys
 from roughcut.config import Settings
@@ -22,7 +21,7 @@ from roughcut.realtime.server import create_sio, drain_sockets, register_namespa
 from roughcut.security.access import AccessVerifier, RevokedSessions
 from roughcut.security.tokens import CLOCK_SKEW, JwtTokens, load_keyring
 from roughcut.services import Resources, Services, build_services
-from roughcut.storage import migrate
+from roughcut.storage import migrate, redis_client
 from roughcut.storage.db import make_engine
 from roughcut.storage.repos.accounts import recently_revoked
 from roughcut.storage.seed import seed_demo_user
@@ -40,7 +39,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.TOKENS] = signer
     # An ended session's access tokens stay signed until they expire: remember the ends that long.
     app[keys.ACCESS] = AccessVerifier(signer, RevokedSessions(settings.access_token_ttl + CLOCK_SKEW))
-    app[keys.SIO] = create_sio(settings)
+    app[keys.SIO] = create_sio(settings, redis_client.retry_options())
     app[keys.SIO].attach(app)
     app.cleanup_ctx.extend([database, redis, http_client, services])
     app.on_shutdown.append(drain)
@@ -62,10 +61,14 @@ async def database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def redis(app: web.Application) -> AsyncIterator[None]:
-    """The Redis client, when REDIS_URL is set."""
+    """The Redis client, when REDIS_URL is set.
+
+    It retries a command after a dropped connection (a Redis restart): every command it sends is safe to
+    run twice (PING, SCRIPT LOAD, and the rate-limit script, which recognises a replay; storage/ratelimit.py).
+    """
     url = app[keys.SETTINGS].redis_url
     if url:
-        app[keys.REDIS] = Redis.from_url(url)
+        app[keys.REDIS] = redis_client.connect(url)
     yield
     if keys.REDIS in app:
         await app[keys.REDIS].aclose()

@@ -20,7 +20,7 @@ from roughcut.config import Settings
 from roughcut.security.tokens import JwtTokens, load_keyring
 from roughcut.storage import migrate
 from roughcut.storage import tables as t
-from roughcut.storage.db import make_engine
+from roughcut.storage.db import begin_write, make_engine
 
 EMAIL_DOMAIN = "loadtest.invalid"  # reserved TLD: no mail can ever reach a seeded user
 TTL_MIN, TTL_MAX = 60, 3600  # the bounds ACCESS_TOKEN_TTL allows
@@ -58,7 +58,7 @@ async def seed(settings: Settings, rooms: int, members: int, *, force: bool = Fa
         await migrate.upgrade(engine)
         now = datetime.now(UTC)
         tag = secrets.token_hex(4)  # keeps emails unique when seeding again with --force
-        async with engine.begin() as conn:
+        async with begin_write(engine) as conn:  # reads, then writes: IMMEDIATE on SQLite
             existing = int((await conn.execute(select(func.count()).select_from(t.users))).scalar_one())
             if existing and not force:
                 raise SeedRefused(f"the database already has {existing} users; pass --force to seed anyway")

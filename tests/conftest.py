@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,6 +20,7 @@ from aiosmtpd.controller import Controller
 
 from roughcut.config import RateLimit, Secret, Settings
 from tests.helpers import Mailbox
+from tests.private_redis import PrivateRedis
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HOST = os.environ.get("TEST_PG_HOST", "postgres@127.0.0.1:5432")
@@ -107,6 +109,8 @@ def pg_settings(pg_url: str, redis_prefix: str, smtp: tuple[str, Mailbox], key_d
         smtp_url=Secret(smtp[0]),
         log_json=True,
         rate_login=GENEROUS,
+        rate_login_ip=GENEROUS,
+        rate_signup=GENEROUS,
         rate_email_code=GENEROUS,
         rate_verify=GENEROUS,
         rate_refresh=GENEROUS,
@@ -120,6 +124,8 @@ def sqlite_settings(tmp_path: Path, smtp: tuple[str, Mailbox]) -> Settings:
         data_dir=tmp_path / "var",
         smtp_url=Secret(smtp[0]),
         rate_login=GENEROUS,
+        rate_login_ip=GENEROUS,
+        rate_signup=GENEROUS,
         rate_email_code=GENEROUS,
         rate_verify=GENEROUS,
         rate_refresh=GENEROUS,
@@ -160,3 +166,12 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture
+async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
+    """A started redis-server of this test's own, which it may stop and restart (never the shared one)."""
+    server = PrivateRedis(tmp_path / "redis")
+    await server.start()
+    yield server
+    await server.stop(signal.SIGKILL)

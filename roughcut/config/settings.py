@@ -107,6 +107,8 @@ class Settings:
     ws_compression: bool = False
     demo_user: bool = False
     rate_login: RateLimit = RateLimit(10, 60)
+    rate_login_ip: RateLimit = RateLimit(20, 60)
+    rate_signup: RateLimit = RateLimit(10, 600)
     rate_email_code: RateLimit = RateLimit(10, 600)
     rate_verify: RateLimit = RateLimit(20, 600)
     rate_refresh: RateLimit = RateLimit(60, 60)
@@ -177,6 +179,8 @@ class Settings:
             ws_compression=_bool(e, "WS_COMPRESSION", False),
             demo_user=_bool(e, "DEMO_USER", not database_url),
             rate_login=RateLimit.parse("RATE_LOGIN", e.get("RATE_LOGIN", "10/60")),
+            rate_login_ip=RateLimit.parse("RATE_LOGIN_IP", e.get("RATE_LOGIN_IP", "20/60")),
+            rate_signup=RateLimit.parse("RATE_SIGNUP", e.get("RATE_SIGNUP", "10/600")),
             rate_email_code=RateLimit.parse("RATE_EMAIL_CODE", e.get("RATE_EMAIL_CODE", "10/600")),
             rate_verify=RateLimit.parse("RATE_VERIFY", e.get("RATE_VERIFY", "20/600")),
             rate_refresh=RateLimit.parse("RATE_REFRESH", e.get("RATE_REFRESH", "60/60")),

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,8 +30,15 @@ from roughcut.domain.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from roughcut.domain.transactions import writes
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX = 254  # RFC 5321 path limit, and the width of the email columns
+# Padding is stripped, but only from an input of bounded size: normalising a megabyte costs time.
+EMAIL_INPUT_MAX = 1024
+INVALID_EMAIL = "Not a valid e-mail address."
+# Unicode categories an address never contains: control, format (zero-width, bidi), surrogate, private, unassigned.
+_NOT_IN_ADDRESSES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 CODE_DIGITS = 6
 REFRESH_TOKEN_BYTES = 32
 
@@ -66,12 +74,23 @@ class Accounts:
     policy: AuthPolicy = field(default_factory=AuthPolicy)
 
 
-def normalize_email(email: str) -> str:
-    """Lower-case and trim an address; raise validation_failed when it is not one."""
-    email = email.strip().lower()
-    if not _EMAIL.match(email) or len(email) > 254:
-        raise errors.ValidationFailed(fields={"email": ["Not a valid e-mail address."]})
-    return email
+def canonical_email(email: str) -> str:
+    """The one normal form of an address: surrounding white space stripped, Unicode NFC, lower-case."""
+    # NFC again after lower-casing, since a lower-case letter may compose differently; this keeps it idempotent.
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", email.strip()).lower())
+
+
+def normalize_email(email: str, field_name: str = "email") -> str:
+    """The normal form of an address (canonical_email); raise validation_failed when it is not one."""
+    invalid = errors.ValidationFailed(fields={field_name: [INVALID_EMAIL]})
+    if len(email) > EMAIL_INPUT_MAX:
+        raise invalid
+    normal = canonical_email(email)
+    if len(normal) > EMAIL_MAX or not _EMAIL.match(normal):
+        raise invalid
+    if any(unicodedata.category(ch) in _NOT_IN_ADDRESSES for ch in normal):
+        raise invalid
+    return normal
 
 
 def check_password_rules(acc: Accounts, password: str, field_name: str = "password") -> None:
@@ -91,6 +110,7 @@ def _code_hash(acc: Accounts, email: str, purpose: CodePurpose, code: str) -> st
     return hmac.new(acc.pepper, f"{purpose}:{email}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+@writes
 async def send_email_code(acc: Accounts, email: str, purpose: CodePurpose) -> int:
     """Mail a 6-digit code; answers the same whether or not an account exists. Returns its lifetime."""
     email = normalize_email(email)
@@ -139,6 +159,7 @@ async def send_email_code(acc: Accounts, email: str, purpose: CodePurpose) -> in
     return acc.policy.code_ttl
 
 
+@writes
 async def verify_email_code(acc: Accounts, email: str, purpose: CodePurpose, code: str) -> str:
     """Check a mailed code (at most `code_max_attempts` wrong tries); return a single-use token."""
     email = normalize_email(email)
@@ -169,6 +190,7 @@ async def _consume_verification(uow: UnitOfWork, email: str, purpose: CodePurpos
         raise errors.VerificationTokenInvalid()
 
 
+@writes
 async def signup(
     acc: Accounts, email: str, password: str, nickname: str, verification_token: str, device: Device
 ) -> TokenPair:
@@ -178,15 +200,18 @@ async def signup(
     nickname = clean_nickname(nickname)
     now = acc.clock.now()
     async with acc.uow() as uow:
+        # The token first: without proof of the address, a taken one must look like a free one. A conflict
+        # rolls back, so the token stays usable; only the address's owner can get this far.
+        await _consume_verification(uow, email, CodePurpose.SIGNUP, verification_token, now)
         if await uow.users.by_email(email) is not None:
             raise errors.Conflict("An account with this e-mail already exists.", fields={"email": ["Taken."]})
-        await _consume_verification(uow, email, CodePurpose.SIGNUP, verification_token, now)
         user = await uow.users.add(NewUser(email, nickname, acc.hasher.hash(password), LoginMethod.EMAIL, None, now))
         pair = await _start_session(acc, uow, user, device, now)
         await uow.commit()
     return pair
 
 
+@writes
 async def login(acc: Accounts, email: str, password: str, device: Device) -> TokenPair:
     """Check e-mail and password; upgrade legacy hashes; open a session."""
     email = normalize_email(email)
@@ -241,6 +266,7 @@ async def issue_pair(acc: Accounts, uow: UnitOfWork, user: User, session: AuthSe
     return TokenPair(access, refresh, expires_in, user, session.id)
 
 
+@writes
 async def reset_password(acc: Accounts, email: str, verification_token: str, new_password: str) -> None:
     """Set a new password with a proven address; every session of the user ends."""
     email = normalize_email(email)
@@ -271,6 +297,7 @@ def clean_nickname(nickname: str) -> str:
     return nickname
 
 
+@writes
 async def social_login(
     acc: Accounts,
     provider: str,
@@ -297,7 +324,7 @@ async def social_login(
     )
     if not profile.email or not profile.email_verified:
         raise errors.SocialEmailUnverified()
-    email = profile.email.strip().lower()
+    email = canonical_email(profile.email)
     now = acc.clock.now()
     created = False
     async with acc.uow() as uow:

@@ -25,6 +25,7 @@ from roughcut.domain.chat_model import (
 from roughcut.domain.events import Audience, Committed, MessagePosted, ReadMoved
 from roughcut.domain.ports import ChatWriter, Clock, UnitOfWork, UnitOfWorkFactory
 from roughcut.domain.project_model import UserRef
+from roughcut.domain.transactions import writes
 
 TEXT_MAX = 4000
 REPLAY_MAX = 200  # `join` returns at most this many missed messages; past it the client pages the history
@@ -93,6 +94,7 @@ async def send(chat: Chat, post: PostMessage) -> Sent:
     return await chat.writer.send(post)
 
 
+@writes
 async def mark_read(chat: Chat, user_id: int, feedback_id: int, seq: int) -> int:
     """Move the caller's read marker forward (never back) and tell the room's members; returns the marker."""
     async with chat.uow() as uow:

@@ -134,3 +134,10 @@ class SocialLoginFailed(DomainError):
 class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     default_message = "The service is not ready."
+
+
+class TransactionConflict(ServiceUnavailable):
+    """A deadlock or serialization failure that outlasted the retries (nothing of it was stored)."""
+
+    code = "transaction_conflict"
+    default_message = "The change collided with concurrent changes; try again."

@@ -29,6 +29,9 @@ class DomainEvent:
     leaving: tuple[int, ...] = ()
     # Login sessions this event ends (session.revoked, user.deleted): their sockets and streams close.
     ended_sessions: tuple[int, ...] = ()
+    # Threads whose chat rooms close for everyone it reaches (a deleted thread, a deleted project's
+    # threads: read before the delete, since the transaction no longer sees them at commit).
+    closes_threads: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class Audience:
     leaving: tuple[int, ...] = ()  # lose the project's rooms right after it
     threads: tuple[int, ...] = ()  # the project's chat rooms that `leaving` users lose
     sessions: tuple[int, ...] = ()  # login sessions that ended: their sockets close on every node
+    closed_threads: tuple[int, ...] = ()  # threads whose chat rooms close for all of `users`
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +101,13 @@ def audience_of(
     current = tuple(members.get(event.project_id, ()))
     users = current + tuple(u for u in event.leaving if u not in current)
     gone = threads.get(event.project_id, ()) if event.leaving else ()
-    return Audience(users=users, leaving=event.leaving, threads=tuple(gone), sessions=event.ended_sessions)
+    return Audience(
+        users=users,
+        leaving=event.leaving,
+        threads=tuple(gone),
+        sessions=event.ended_sessions,
+        closed_threads=event.closes_threads,
+    )
 
 
 SESSION_REVOKED = "session.revoked"

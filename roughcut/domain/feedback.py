@@ -37,6 +37,7 @@ from roughcut.domain.feedback_model import (
 from roughcut.domain.ports import UnitOfWork
 from roughcut.domain.project_model import EDITORS, Role
 from roughcut.domain.projects import Projects, require_role
+from roughcut.domain.transactions import writes
 
 
 def _title(title: str) -> str:
@@ -118,6 +119,7 @@ async def list_threads(
         return await uow.feedback.threads(project_id, user_id, after_id, limit)
 
 
+@writes
 async def create_thread(deps: Projects, user_id: int, project_id: int, title: str, description: str) -> FeedbackThread:
     """Open a new thread (owner and managers)."""
     title, description = _title(title), _description(description)
@@ -138,6 +140,7 @@ async def get_thread(deps: Projects, user_id: int, feedback_id: int) -> Feedback
     return thread
 
 
+@writes
 async def update_thread(deps: Projects, user_id: int, cmd: UpdateThread) -> FeedbackThread:
     """Change a thread's title, description or status (owner and managers)."""
     changes = given(cmd)
@@ -160,12 +163,21 @@ async def update_thread(deps: Projects, user_id: int, cmd: UpdateThread) -> Feed
     return thread
 
 
+@writes
 async def delete_thread(deps: Projects, user_id: int, feedback_id: int) -> None:
     """Delete a thread with its versions, comments and chat (owner and managers)."""
     async with deps.uow() as uow:
         project_id = await _thread_role(uow, user_id, feedback_id, EDITORS)
         await uow.feedback.delete_thread(feedback_id)
-        _record_thread(uow, FEEDBACK_DELETED, project_id, user_id, {"feedback_id": feedback_id})
+        uow.record(
+            DomainEvent(
+                FEEDBACK_DELETED,
+                {"feedback_id": feedback_id},
+                project_id=project_id,
+                actor_id=user_id,
+                closes_threads=(feedback_id,),
+            )
+        )
         await uow.commit()
 
 
@@ -183,6 +195,7 @@ async def list_comments(
         return await uow.feedback.comments(feedback_id, version_id, after, limit)
 
 
+@writes
 async def add_comment(deps: Projects, user_id: int, new: NewComment) -> Comment:
     """Comment on a thread (every member); a reply's parent and the version must belong to the same thread."""
     _check_position(new.at_ms, new.until_ms)
@@ -201,6 +214,7 @@ async def add_comment(deps: Projects, user_id: int, new: NewComment) -> Comment:
     return comment
 
 
+@writes
 async def edit_comment(deps: Projects, user_id: int, cmd: EditComment) -> Comment:
     """Change a comment's text, position, labels or drawing (its author only)."""
     changes = given(cmd)
@@ -220,6 +234,7 @@ async def edit_comment(deps: Projects, user_id: int, cmd: EditComment) -> Commen
     return comment
 
 
+@writes
 async def delete_comment(deps: Projects, user_id: int, comment_id: int) -> None:
     """Delete a comment and its replies (its author only)."""
     async with deps.uow() as uow:
@@ -231,6 +246,7 @@ async def delete_comment(deps: Projects, user_id: int, comment_id: int) -> None:
         await uow.commit()
 
 
+@writes
 async def resolve_comment(deps: Projects, user_id: int, comment_id: int, resolved: bool) -> Comment:
     """Mark a comment resolved, or reopen it (owner and managers)."""
     async with deps.uow() as uow:

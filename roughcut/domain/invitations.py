@@ -14,6 +14,7 @@ from roughcut.domain.events import INVITATION_CREATED, MEMBER_JOINED, DomainEven
 from roughcut.domain.ports import UnitOfWork
 from roughcut.domain.project_model import EDITORS, Invitation, InvitationStatus, Project, Role
 from roughcut.domain.projects import Projects, require_role
+from roughcut.domain.transactions import writes
 
 INVITATION_TTL = timedelta(days=7)
 TOKEN_BYTES = 32
@@ -90,6 +91,7 @@ async def _mail(deps: Projects, invitation: Invitation, project_name: str, invit
     await deps.mailer.send(invitation.email, subject, text)
 
 
+@writes
 async def invite(
     deps: Projects, user_id: int, project_id: int, email: str, role: Role = Role.MEMBER, message: str = ""
 ) -> Invitation:
@@ -132,6 +134,7 @@ async def list_invitations(deps: Projects, user_id: int, project_id: int) -> lis
         return await uow.invitations.list_pending(project_id, deps.clock.now())
 
 
+@writes
 async def revoke_invitation(deps: Projects, user_id: int, project_id: int, invitation_id: int) -> None:
     """Withdraw a pending invitation (owner and managers); its link stops working."""
     async with deps.uow() as uow:
@@ -141,6 +144,7 @@ async def revoke_invitation(deps: Projects, user_id: int, project_id: int, invit
         await uow.commit()
 
 
+@writes
 async def resend_invitation(deps: Projects, user_id: int, project_id: int, invitation_id: int) -> Invitation:
     """Mail a pending (or lapsed) invitation again with a new link and expiry; the old link stops working."""
     now = deps.clock.now()
@@ -173,15 +177,18 @@ async def preview_invitation(deps: Projects, token: str) -> dict[str, Any]:
     }
 
 
+@writes
 async def accept_invitation(deps: Projects, user_id: int, token: str) -> int:
     """Join the project with the invited role (the invited address only); returns the project id."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         invitation, user = await _addressed(uow, user_id, token)
         _require_open(invitation, now)
-        # Marking it first locks the row, so a concurrent accept of the same token fails here.
+        # The project row first, as every writer takes it (storage/uow.py); the caller is not a member yet.
+        role = await uow.projects.role_of(invitation.project_id, user_id, lock=True)
+        # Marking it then locks the invitation, so a concurrent accept of the same token fails here.
         await _answer(uow, invitation, InvitationStatus.ACCEPTED, now)
-        if await uow.projects.role_of(invitation.project_id, user_id) is None:
+        if role is None:
             await uow.projects.add_member(invitation.project_id, user_id, invitation.role, now)
             uow.record(
                 DomainEvent(
@@ -195,6 +202,7 @@ async def accept_invitation(deps: Projects, user_id: int, token: str) -> int:
     return invitation.project_id
 
 
+@writes
 async def decline_invitation(deps: Projects, user_id: int, token: str) -> None:
     """Turn an invitation down (the invited address only); its link stops working."""
     now = deps.clock.now()

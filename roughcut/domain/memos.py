@@ -8,6 +8,7 @@ from roughcut.domain import errors
 from roughcut.domain.account_model import Memo, UpdateMemo
 from roughcut.domain.accounts import Accounts
 from roughcut.domain.commands import UNSET, given
+from roughcut.domain.transactions import writes
 
 MEMO_MAX = 2000
 
@@ -34,6 +35,7 @@ async def list_memos(
         return await uow.memos.list(user_id, start, end, after, limit)
 
 
+@writes
 async def add_memo(acc: Accounts, user_id: int, day: date, memo: str) -> Memo:
     """Write a memo on a day of the caller's calendar."""
     async with acc.uow() as uow:
@@ -49,6 +51,7 @@ async def _own(memo: Memo | None, user_id: int) -> Memo:
     return memo
 
 
+@writes
 async def update_memo(acc: Accounts, user_id: int, cmd: UpdateMemo) -> Memo:
     """Change the date or text of one of the caller's memos."""
     changes = given(cmd)
@@ -63,6 +66,7 @@ async def update_memo(acc: Accounts, user_id: int, cmd: UpdateMemo) -> Memo:
     return updated
 
 
+@writes
 async def delete_memo(acc: Accounts, user_id: int, memo_id: int) -> None:
     """Delete one of the caller's memos."""
     async with acc.uow() as uow:

@@ -9,6 +9,7 @@ from roughcut.domain.account_model import UpdateMe, User
 from roughcut.domain.accounts import Accounts, check_password_rules, clean_nickname
 from roughcut.domain.commands import UNSET
 from roughcut.domain.events import USER_DELETED, DomainEvent
+from roughcut.domain.transactions import writes
 
 
 async def get_me(acc: Accounts, user_id: int) -> User:
@@ -20,6 +21,7 @@ async def get_me(acc: Accounts, user_id: int) -> User:
     return user
 
 
+@writes
 async def update_me(acc: Accounts, user_id: int, cmd: UpdateMe) -> User:
     """Change nickname, avatar, or the password (which needs the current one)."""
     now = acc.clock.now()
@@ -45,6 +47,7 @@ async def update_me(acc: Accounts, user_id: int, cmd: UpdateMe) -> User:
     return user
 
 
+@writes
 async def delete_me(acc: Accounts, user_id: int, session_id: int, password: str | None) -> None:
     """Delete the account after re-authentication: the password, or a login in the last minutes."""
     now = acc.clock.now()

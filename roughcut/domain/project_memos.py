@@ -11,6 +11,7 @@ from roughcut.domain.memos import MEMO_MAX
 from roughcut.domain.ports import UnitOfWork
 from roughcut.domain.project_model import EDITORS, ProjectMemo, UpdateProjectMemo
 from roughcut.domain.projects import Projects, require_role
+from roughcut.domain.transactions import writes
 
 CREATED = "created"
 UPDATED = "updated"
@@ -60,6 +61,7 @@ async def list_project_memos(
         return await uow.project_memos.page(project_id, start, end, after, limit)
 
 
+@writes
 async def add_project_memo(deps: Projects, user_id: int, project_id: int, day: date, memo: str) -> ProjectMemo:
     """Write a memo on a day of the project's calendar (owner and managers)."""
     text = _text(memo)
@@ -71,6 +73,7 @@ async def add_project_memo(deps: Projects, user_id: int, project_id: int, day: d
     return created
 
 
+@writes
 async def update_project_memo(deps: Projects, user_id: int, cmd: UpdateProjectMemo) -> ProjectMemo:
     """Change the date or text of a project memo (owner and managers)."""
     changes = given(cmd)
@@ -87,6 +90,7 @@ async def update_project_memo(deps: Projects, user_id: int, cmd: UpdateProjectMe
     return updated
 
 
+@writes
 async def delete_project_memo(deps: Projects, user_id: int, project_id: int, memo_id: int) -> None:
     """Delete a project memo (owner and managers)."""
     async with deps.uow() as uow:

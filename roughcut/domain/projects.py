@@ -35,6 +35,7 @@ from roughcut.domain.project_model import (
     UpdateProject,
     current_stage,
 )
+from roughcut.domain.transactions import writes, writing
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ async def _detail(uow: UnitOfWork, deps: Projects, project: Project, role: Role)
 
 async def require_role(uow: UnitOfWork, project_id: int, user_id: int, allowed: frozenset[Role] | None = None) -> Role:
     """The caller's role; non-members get not_found, members without the right role permission_denied."""
-    role = await uow.projects.role_of(project_id, user_id)
+    # In a write this is the transaction's first lock, the project row's: one lock order for every
+    # writer (storage/uow.py). Write use cases call it before they write anything under the project.
+    role = await uow.projects.role_of(project_id, user_id, lock=writing())
     if role is None:
         raise errors.NotFound("No such project.")
     if allowed is not None and role not in allowed:
@@ -109,6 +112,7 @@ def full_schedule(given: tuple[Stage, ...]) -> tuple[Stage, ...]:
     return stages
 
 
+@writes
 async def create_project(deps: Projects, user_id: int, new: NewProject) -> ProjectDetail:
     """Create a project with the caller as owner, its schedule and its first feedback thread."""
     new = replace(new, stages=full_schedule(new.stages))
@@ -147,6 +151,7 @@ async def get_project(deps: Projects, user_id: int, project_id: int) -> ProjectD
         return await _detail(uow, deps, project, role)
 
 
+@writes
 async def update_project(deps: Projects, user_id: int, cmd: UpdateProject) -> ProjectDetail:
     """Change the given editable fields (owner and managers); returns the project as the caller sees it."""
     changes = given(cmd)
@@ -175,6 +180,7 @@ async def update_project(deps: Projects, user_id: int, cmd: UpdateProject) -> Pr
     return detail
 
 
+@writes
 async def set_stage(deps: Projects, user_id: int, project_id: int, stage: Stage) -> ProjectDetail:
     """Schedule one stage (owner and managers), the current stage following; returns the project as shown."""
     _check_range(stage)
@@ -197,15 +203,22 @@ async def set_stage(deps: Projects, user_id: int, project_id: int, stage: Stage)
     return detail
 
 
+@writes
 async def delete_project(deps: Projects, user_id: int, project_id: int) -> None:
     """Delete a project and everything under it (owner only); its blobs go after the commit."""
     async with deps.uow() as uow:
         await require_role(uow, project_id, user_id, frozenset({Role.OWNER}))
         leaving = tuple(await uow.projects.member_ids(project_id))
+        threads = tuple(await uow.feedback.thread_ids(project_id))  # gone by commit time
         await uow.projects.delete(project_id)
         uow.record(
             DomainEvent(
-                PROJECT_DELETED, {"project_id": project_id}, project_id=project_id, actor_id=user_id, leaving=leaving
+                PROJECT_DELETED,
+                {"project_id": project_id},
+                project_id=project_id,
+                actor_id=user_id,
+                leaving=leaving,
+                closes_threads=threads,
             )
         )
         await uow.commit()
@@ -238,6 +251,7 @@ def _role_changed(uow: UnitOfWork, project_id: int, actor: int, user_id: int, ro
     )
 
 
+@writes
 async def change_role(deps: Projects, user_id: int, project_id: int, target_id: int, role: Role) -> list[Member]:
     """The owner makes a member a manager or back; ownership moves only by transfer."""
     if role is Role.OWNER:
@@ -257,6 +271,7 @@ async def change_role(deps: Projects, user_id: int, project_id: int, target_id: 
     return members
 
 
+@writes
 async def remove_member(deps: Projects, user_id: int, project_id: int, target_id: int) -> None:
     """Leave (any member but the owner), or remove: the owner removes anyone, managers remove members."""
     async with deps.uow() as uow:
@@ -282,6 +297,7 @@ async def remove_member(deps: Projects, user_id: int, project_id: int, target_id
         await uow.commit()
 
 
+@writes
 async def transfer_ownership(deps: Projects, user_id: int, project_id: int, target_id: int) -> list[Member]:
     """The owner hands the project to another member and becomes a manager."""
     async with deps.uow() as uow:

@@ -9,8 +9,10 @@ from roughcut.domain.account_model import AuthSession, TokenPair
 from roughcut.domain.accounts import Accounts, digest, issue_pair
 from roughcut.domain.events import SESSION_REVOKED, DomainEvent
 from roughcut.domain.ports import UnitOfWork
+from roughcut.domain.transactions import writes
 
 
+@writes
 async def refresh(acc: Accounts, refresh_token: str) -> TokenPair:
     """Rotate a refresh token. A token already rotated revokes its whole session (RFC 9700 §4.14.2)."""
     now = acc.clock.now()
@@ -51,6 +53,7 @@ async def _revoke(uow: UnitOfWork, user_id: int, session_id: int, now: datetime,
         )
 
 
+@writes
 async def logout(acc: Accounts, user_id: int, session_id: int) -> None:
     """End the caller's session: its refresh family dies."""
     async with acc.uow() as uow:
@@ -64,6 +67,7 @@ async def list_sessions(acc: Accounts, user_id: int) -> list[AuthSession]:
         return await uow.sessions.list_alive(user_id, acc.clock.now())
 
 
+@writes
 async def revoke_session(acc: Accounts, user_id: int, session_id: int) -> None:
     """Revoke one of the caller's own sessions; another user's session is not found."""
     async with acc.uow() as uow:

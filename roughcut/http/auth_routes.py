@@ -55,7 +55,7 @@ async def send_code(request: web.Request) -> web.Response:
 )
 async def verify_code(request: web.Request) -> web.Response:
     data = await read_body(request, s.VerifyCodeRequest)
-    await limit(request, "verify", request.config_dict[keys.SETTINGS].rate_verify, data["email"].lower())
+    await limit(request, "verify", request.config_dict[keys.SETTINGS].rate_verify, data["email"])
     token = await accounts.verify_email_code(
         request.config_dict[keys.ACCOUNTS], data["email"], data["purpose"], data["code"]
     )
@@ -70,11 +70,12 @@ async def verify_code(request: web.Request) -> web.Response:
     tags=TAGS,
     body=s.SignupRequest,
     responses={201: s.TokenPairSchema},
-    errors=(400, 409),
+    errors=(400, 409, 429),
     auth=False,
 )
 async def signup(request: web.Request) -> web.Response:
     data = await read_body(request, s.SignupRequest)
+    await limit(request, "signup", request.config_dict[keys.SETTINGS].rate_signup)
     pair = await accounts.signup(
         request.config_dict[keys.ACCOUNTS],
         data["email"],
@@ -100,7 +101,10 @@ async def signup(request: web.Request) -> web.Response:
 )
 async def login(request: web.Request) -> web.Response:
     data = await read_body(request, s.LoginRequest)
-    await limit(request, "login", request.config_dict[keys.SETTINGS].rate_login, data["email"].lower())
+    settings = request.config_dict[keys.SETTINGS]
+    # Per client first, across addresses (password spraying): a client it stops spends no address's budget.
+    await limit(request, "login_ip", settings.rate_login_ip)
+    await limit(request, "login", settings.rate_login, data["email"])
     pair = await accounts.login(request.config_dict[keys.ACCOUNTS], data["email"], data["password"], device(request))
     return token_response(request, pair)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from roughcut.domain.account_model import CodePurpose
-from roughcut.wire.fields import Timestamp
+from roughcut.wire.fields import Email, Text, Timestamp
 
 CODE_RE = r"^\d{6}$"
 
@@ -28,7 +28,7 @@ class TokenPairSchema(Schema):
 
 
 class EmailCodeRequest(Schema):
-    email = fields.Str(required=True, validate=validate.Length(1, 254))
+    email = Email(required=True)
     purpose = fields.Enum(CodePurpose, by_value=True, required=True)
 
 
@@ -45,14 +45,14 @@ class VerificationTokenSchema(Schema):
 
 
 class SignupRequest(Schema):
-    email = fields.Str(required=True, validate=validate.Length(1, 254))
+    email = Email(required=True)
     password = fields.Str(required=True, load_only=True)
-    nickname = fields.Str(required=True)
+    nickname = Text(required=True)
     verification_token = fields.Str(required=True, validate=validate.Length(1, 200))
 
 
 class LoginRequest(Schema):
-    email = fields.Str(required=True, validate=validate.Length(1, 254))
+    email = Email(required=True)
     password = fields.Str(required=True, validate=validate.Length(1, 1024), load_only=True)
 
 
@@ -61,7 +61,7 @@ class RefreshRequest(Schema):
 
 
 class PasswordResetRequest(Schema):
-    email = fields.Str(required=True, validate=validate.Length(1, 254))
+    email = Email(required=True)
     verification_token = fields.Str(required=True, validate=validate.Length(1, 200))
     new_password = fields.Str(required=True, load_only=True)
 

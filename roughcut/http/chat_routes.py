@@ -12,14 +12,15 @@ from roughcut.domain import chat
 from roughcut.http.jsonutil import json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_query
 from roughcut.http.security import authenticate
+from roughcut.wire.fields import Id
 from roughcut.wire.schemas import MessageSchema
 
 routes = ApiRoutes()
 
 
 class MessageQuery(Schema):
-    before_seq = fields.Int(validate=validate.Range(min=1))
-    after_seq = fields.Int(validate=validate.Range(min=0))
+    before_seq = Id(query=True)
+    after_seq = Id(cursor=True, query=True)
     limit = fields.Int(load_default=50, validate=validate.Range(1, chat.HISTORY_MAX))
 
 

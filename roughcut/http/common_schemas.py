@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from roughcut.wire.fields import Text
+
 
 class ProblemSchema(Schema):
     type = fields.Str(required=True)
@@ -18,4 +20,4 @@ class ProblemSchema(Schema):
 
 class PageQuery(Schema):
     limit = fields.Int(load_default=20, validate=validate.Range(1, 100))
-    cursor = fields.Str(validate=validate.Length(1, 200))
+    cursor = Text(validate=validate.Length(1, 200))

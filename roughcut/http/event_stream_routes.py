@@ -9,7 +9,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from aiohttp import web
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema
 
 from roughcut import keys
 from roughcut.domain import errors, projects
@@ -20,6 +20,7 @@ from roughcut.http.routing import ApiRoutes, path_int, read_query
 from roughcut.http.security import authenticate
 from roughcut.logging import request_id
 from roughcut.security.access import RevokedSessions
+from roughcut.wire.fields import Id
 from roughcut.wire.json import dumps
 
 routes = ApiRoutes()
@@ -36,8 +37,9 @@ _EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 class StreamQuery(Schema):
-    after = fields.Int(
-        validate=validate.Range(min=0),
+    after = Id(
+        cursor=True,
+        query=True,
         metadata={"description": "Resume after this event id (the Last-Event-ID header wins when both are sent)."},
     )
 

@@ -24,7 +24,7 @@ from roughcut.domain.feedback_model import (
     ShapeKind,
 )
 from roughcut.http.common_schemas import PageQuery
-from roughcut.wire.fields import Timestamp
+from roughcut.wire.fields import Id, Text, Timestamp
 from roughcut.wire.json import dumps
 from roughcut.wire.schemas import UserRefSchema
 
@@ -32,7 +32,6 @@ from roughcut.wire.schemas import UserRefSchema
 SAFE_INT_MAX = 2**53 - 1
 UNIT = validate.Range(0, 1)
 POSITION = validate.Range(0, SAFE_INT_MAX)
-ID = validate.Range(1, SAFE_INT_MAX)
 # apispec does not describe tuples; this is the JSON Schema of one [x, y] point.
 POINT_DOC = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2}
 
@@ -41,8 +40,8 @@ def _position(description: str) -> fields.Int:
     return fields.Int(strict=True, allow_none=True, validate=POSITION, metadata={"description": description})
 
 
-def _id(description: str) -> fields.Int:
-    return fields.Int(strict=True, allow_none=True, validate=ID, metadata={"description": description})
+def _id(description: str) -> Id:
+    return Id(allow_none=True, metadata={"description": description})
 
 
 class ShapeSchema(Schema):
@@ -53,9 +52,9 @@ class ShapeSchema(Schema):
         validate=validate.Length(1, MAX_POINTS),
         metadata={"description": "[x, y] pairs as fractions (0 to 1) of the frame; arrow, rect, ellipse take two."},
     )
-    color = fields.Str(required=True, validate=validate.Regexp(COLOR_PATTERN, error="A #RRGGBB colour."))
+    color = Text(required=True, validate=validate.Regexp(COLOR_PATTERN, error="A #RRGGBB colour."))
     width = fields.Float(required=True, validate=validate.Range(WIDTH_MIN, WIDTH_MAX))
-    text = fields.Str(allow_none=True, load_default=None, validate=validate.Length(max=LABEL_MAX))
+    text = Text(allow_none=True, load_default=None, validate=validate.Length(max=LABEL_MAX))
 
     @validates_schema
     def _by_kind(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -114,27 +113,27 @@ class FeedbackPage(Schema):
 
 
 class FeedbackCreate(Schema):
-    title = fields.Str(required=True, validate=validate.Length(1, TITLE_MAX))
-    description = fields.Str(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
+    title = Text(required=True, validate=validate.Length(1, TITLE_MAX))
+    description = Text(multiline=True, load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
 
 
 class FeedbackUpdate(Schema):
-    title = fields.Str(validate=validate.Length(1, TITLE_MAX))
-    description = fields.Str(validate=validate.Length(max=DESCRIPTION_MAX))
+    title = Text(validate=validate.Length(1, TITLE_MAX))
+    description = Text(multiline=True, validate=validate.Length(max=DESCRIPTION_MAX))
     status = fields.Enum(FeedbackStatus, by_value=True)
 
 
 class CommentEdit(Schema):
-    text = fields.Str(validate=validate.Length(1, COMMENT_MAX))
+    text = Text(multiline=True, validate=validate.Length(1, COMMENT_MAX))
     at_ms = _position("Where in the video, in milliseconds.")
     until_ms = _position("End of a range; needs at_ms and is not before it.")
-    title = fields.Str(validate=validate.Length(max=LABEL_MAX), metadata={"description": "Free text of old data."})
-    section = fields.Str(validate=validate.Length(max=LABEL_MAX), metadata={"description": "Free text of old data."})
+    title = Text(validate=validate.Length(max=LABEL_MAX), metadata={"description": "Free text of old data."})
+    section = Text(validate=validate.Length(max=LABEL_MAX), metadata={"description": "Free text of old data."})
     annotation = _annotation()
 
 
 class CommentCreate(CommentEdit):
-    text = fields.Str(required=True, validate=validate.Length(1, COMMENT_MAX))
+    text = Text(multiline=True, required=True, validate=validate.Length(1, COMMENT_MAX))
     version_id = _id("A version of the same thread.")
     parent_id = _id("The comment this replies to, in the same thread.")
     anonymous = fields.Bool(load_default=False, metadata={"description": "Hide the author from everyone else."})
@@ -168,7 +167,7 @@ class CommentPage(Schema):
 
 
 class CommentQuery(PageQuery):
-    version = fields.Int(validate=ID, metadata={"description": "Only comments on this version."})
+    version = Id(query=True, metadata={"description": "Only comments on this version."})
 
 
 class ResolveRequest(Schema):

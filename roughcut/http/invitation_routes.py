@@ -15,7 +15,7 @@ from roughcut.http.jsonutil import json_response
 from roughcut.http.project_schemas import InvitationSchema
 from roughcut.http.routing import ApiRoutes, path_int, read_body
 from roughcut.http.security import authenticate
-from roughcut.wire.fields import Timestamp
+from roughcut.wire.fields import Email, Text, Timestamp
 from roughcut.wire.schemas import UserRefSchema
 
 routes = ApiRoutes()
@@ -23,9 +23,9 @@ TAGS = ("invitations",)
 
 
 class InvitationCreate(Schema):
-    email = fields.Str(required=True, validate=validate.Length(1, 254))
-    role = fields.Str(load_default=Role.MEMBER.value, validate=validate.OneOf([Role.MEMBER.value, Role.MANAGER.value]))
-    message = fields.Str(load_default="", validate=validate.Length(max=2000))
+    email = Email(required=True)
+    role = Text(load_default=Role.MEMBER.value, validate=validate.OneOf([Role.MEMBER.value, Role.MANAGER.value]))
+    message = Text(multiline=True, load_default="", validate=validate.Length(max=2000))
 
 
 class InvitationList(Schema):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from roughcut.wire.fields import Text, Url
+
 
 class MeUpdate(Schema):
-    nickname = fields.Str(validate=validate.Length(1, 50))
-    avatar_url = fields.Url(allow_none=True, validate=validate.Length(max=1024))
+    nickname = Text(validate=validate.Length(1, 50))
+    avatar_url = Url(allow_none=True, validate=validate.Length(max=1024))
     current_password = fields.Str(load_only=True)
     new_password = fields.Str(load_only=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from roughcut.http.common_schemas import PageQuery
-from roughcut.wire.fields import Timestamp
+from roughcut.wire.fields import Text, Timestamp
 
 
 class MemoSchema(Schema):
@@ -18,12 +18,12 @@ class MemoSchema(Schema):
 
 class MemoCreate(Schema):
     date = fields.Date(required=True)
-    memo = fields.Str(required=True, validate=validate.Length(1, 2000))
+    memo = Text(multiline=True, required=True, validate=validate.Length(1, 2000))
 
 
 class MemoUpdate(Schema):
     date = fields.Date()
-    memo = fields.Str(validate=validate.Length(1, 2000))
+    memo = Text(multiline=True, validate=validate.Length(1, 2000))
 
 
 class MemoQuery(PageQuery):

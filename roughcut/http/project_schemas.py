@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from roughcut.domain.project_model import SORTS, ProjectStatus, Role, StageName, StageStatus
 from roughcut.http.common_schemas import PageQuery
-from roughcut.wire.fields import Timestamp
+from roughcut.wire.fields import Id, Text, Timestamp
 from roughcut.wire.schemas import EventSchema, UserRefSchema
 
 COLOR = validate.Regexp(r"^(#[0-9A-Fa-f]{6}|[a-z]{1,16}|)$", error="A #RRGGBB colour or a colour name.")
@@ -32,20 +32,20 @@ class StageUpdate(Schema):
 
 
 class ProjectCreate(Schema):
-    name = fields.Str(required=True, validate=validate.Length(1, 100))
-    manager = fields.Str(load_default="", validate=validate.Length(max=100))
-    consumer = fields.Str(load_default="", validate=validate.Length(max=100))
-    description = fields.Str(load_default="", validate=validate.Length(max=5000))
-    color = fields.Str(load_default="", validate=COLOR)
+    name = Text(required=True, validate=validate.Length(1, 100))
+    manager = Text(load_default="", validate=validate.Length(max=100))
+    consumer = Text(load_default="", validate=validate.Length(max=100))
+    description = Text(multiline=True, load_default="", validate=validate.Length(max=5000))
+    color = Text(load_default="", validate=COLOR)
     stages = fields.List(fields.Nested(StageSchema), load_default=list, validate=validate.Length(max=8))
 
 
 class ProjectUpdate(Schema):
-    name = fields.Str(validate=validate.Length(1, 100))
-    manager = fields.Str(validate=validate.Length(max=100))
-    consumer = fields.Str(validate=validate.Length(max=100))
-    description = fields.Str(validate=validate.Length(max=5000))
-    color = fields.Str(validate=COLOR)
+    name = Text(validate=validate.Length(1, 100))
+    manager = Text(validate=validate.Length(max=100))
+    consumer = Text(validate=validate.Length(max=100))
+    description = Text(multiline=True, validate=validate.Length(max=5000))
+    color = Text(validate=COLOR)
     status = fields.Enum(ProjectStatus, by_value=True)
 
 
@@ -97,12 +97,12 @@ class ProjectPage(Schema):
 
 
 class ProjectQuerySchema(PageQuery):
-    q = fields.Str(validate=validate.Length(1, 100))
+    q = Text(validate=validate.Length(1, 100))
     stage = fields.Enum(StageName, by_value=True)
     role = fields.Enum(Role, by_value=True)
     from_ = Timestamp(data_key="from")
     to = Timestamp()
-    sort = fields.Str(load_default="-updated_at", validate=validate.OneOf(SORTS))
+    sort = Text(load_default="-updated_at", validate=validate.OneOf(SORTS))
 
 
 class MemberList(Schema):
@@ -114,11 +114,11 @@ class RoleUpdate(Schema):
 
 
 class TransferRequest(Schema):
-    user_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    user_id = Id(required=True)
 
 
 class EventQuery(Schema):
-    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    after = Id(cursor=True, query=True, load_default=0)
     limit = fields.Int(load_default=100, validate=validate.Range(1, 500))
 
 

@@ -17,7 +17,7 @@ from roughcut.domain.account_model import AccessClaims
 from roughcut.domain.chat import Chat
 from roughcut.domain.ports import TokenIssuer
 from roughcut.domain.projects import Projects
-from roughcut.realtime.envelope import event
+from roughcut.realtime.envelope import error_ack, event
 from roughcut.realtime.rooms import session_room, user_room
 
 log = logging.getLogger("roughcut.realtime")
@@ -31,6 +31,16 @@ class ReauthSchema(Schema):
 Payload = type[Schema] | dict[str, Any]
 
 AUTH_EXPIRED: dict[str, Any] = {"type": "object", "properties": {"code": {"const": "token_expired"}}}
+SOCKET_GONE = "The socket has disconnected."
+
+# What python-socketio itself triggers on a namespace; a client cannot send these names (realtime/protocol.py).
+LIFECYCLE = frozenset({"connect", "disconnect"})
+EVENT_ARGS = 2  # a client event reaches its handler as (sid, payload)
+
+
+def handles(namespace: type[socketio.AsyncNamespace], name: str) -> bool:
+    """Whether `name` is a client event of the namespace: an `on_*` handler wrapped by the ack envelope."""
+    return hasattr(getattr(namespace, f"on_{name}", None), "event_schema")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,20 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.tokens = tokens
         # One timer per live socket: cheaper than sweeping, and exact.
         self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self._dropping: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Dispatch to the `on_*` handler; an event this namespace does not know is acked `unknown_event`.
+
+        python-socketio would run no handler and ack an empty list; a payload split over several
+        arguments would make the handler raise, and then no ack is sent at all.
+        """
+        if event not in LIFECYCLE:
+            if not handles(type(self), event):
+                return error_ack("unknown_event", f"This namespace ({self.path}) has no such event.")
+            if len(args) > EVENT_ARGS:
+                return error_ack("validation_failed", "An event carries one payload object.")
+        return await super().trigger_event(event, *args)
 
     def _claims(self, token: Any) -> AccessClaims:
         if not isinstance(token, str) or not token:
@@ -109,7 +133,9 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     def _expire(self, sid: str) -> None:
         self._expiry.pop(sid, None)
-        asyncio.get_running_loop().create_task(self._drop_expired(sid))
+        task = asyncio.get_running_loop().create_task(self._drop_expired(sid))
+        self._dropping.add(task)
+        task.add_done_callback(self._dropping.discard)
 
     async def _drop_expired(self, sid: str) -> None:
         try:
@@ -118,24 +144,76 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             log.exception("could not drop an expired socket", extra={"sid": sid})
 
+    def alive(self, sid: str) -> bool:
+        """Whether the socket is still here: connected, or connecting (its connect handler runs).
+
+        Each event handler runs in a task of its own and may outlive its socket. What is kept per sid
+        (timers, budgets, rooms) is stored only while this holds, checked after the handler's last await,
+        so nothing is left that no disconnect will remove. python-socketio counts a socket whose
+        disconnect has begun as not connected (pinned in tests/unit/test_socket_internals.py).
+        """
+        manager = self.server.manager
+        return bool(manager.is_connected(sid, self.namespace) or manager.is_pre_connected(sid, self.namespace))
+
+    async def enter_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        """Join a room; refused for a socket that has gone (the room would outlive it, empty or not)."""
+        if not self.alive(sid):
+            raise errors.NotAuthenticated(SOCKET_GONE)
+        await super().enter_room(sid, room, namespace=namespace)
+
+    async def leave_room(self, sid: str, room: str, namespace: str | None = None) -> None:
+        """Leave a room; a socket that has gone has left them all (and the Redis manager would broadcast)."""
+        if self.alive(sid):
+            await super().leave_room(sid, room, namespace=namespace)
+
+    async def _session(self, sid: str) -> dict[str, Any]:
+        if not self.alive(sid):
+            raise errors.NotAuthenticated(SOCKET_GONE)
+        session: dict[str, Any] = await self.get_session(sid)
+        return session
+
     async def caller(self, sid: str) -> tuple[int, int]:
-        """(user_id, session_id) of an authenticated socket."""
-        session = await self.get_session(sid)
+        """(user_id, session_id) of an authenticated socket that is still connected."""
+        session = await self._session(sid)
         if time.time() >= session["exp"]:
             raise errors.TokenExpired()
         return int(session["user_id"]), int(session["session_id"])
 
     @event(ReauthSchema)
     async def on_reauth(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Renew the socket's token: same user, later expiry."""
+        """Renew the connection's token: same user, later expiry, in every namespace of the connection."""
         claims = self._claims(data["token"])
-        session = await self.get_session(sid)
+        session = await self._session(sid)
         if claims.user_id != session["user_id"]:
             raise errors.PermissionDenied("The token belongs to another user.")
+        for namespace, namespace_sid in self._connection(sid):
+            await namespace._renew(namespace_sid, claims)
+        return {"expires_at": claims.expires_at}
+
+    def _connection(self, sid: str) -> list[tuple[AuthNamespace, str]]:
+        """(namespace, sid) of every namespace the socket's engine.io connection has joined, this one included.
+
+        Namespaces multiplexed on one connection share its engine.io session; python-socketio maps each
+        namespace's sid to that session's id (manager.eio_sid_from_sid / sid_from_eio_sid, pinned in
+        tests/unit/test_socket_internals.py), and `server.namespace_handlers` holds our registered namespaces.
+        """
+        manager = self.server.manager
+        eio_sid = manager.eio_sid_from_sid(sid, self.namespace)
+        found: list[tuple[AuthNamespace, str]] = []
+        for path, namespace in self.server.namespace_handlers.items():
+            other = manager.sid_from_eio_sid(eio_sid, path) if eio_sid is not None else None
+            if isinstance(namespace, AuthNamespace) and other is not None and manager.is_connected(other, path):
+                found.append((namespace, other))
+        return found
+
+    async def _renew(self, sid: str, claims: AccessClaims) -> None:
+        """Give one socket the token's session and expiry (a socket of another user keeps its own)."""
+        session = await self.get_session(sid)
+        if claims.user_id != session.get("user_id"):
+            return
         if claims.session_id != session["session_id"]:
             await self.leave_room(sid, session_room(session["session_id"]))
             await self.enter_room(sid, session_room(claims.session_id))
         session.update(session_id=claims.session_id, exp=claims.expires_at)
         await self.save_session(sid, session)
         self._schedule(sid, claims.expires_at)
-        return {"expires_at": claims.expires_at}

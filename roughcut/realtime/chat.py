@@ -16,34 +16,35 @@ from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
 from roughcut.realtime.rooms import CHAT_NAMESPACE, chat_room
+from roughcut.wire.fields import Id, Text
 from roughcut.wire.schemas import MessageSchema
 
 log = logging.getLogger(__name__)
 
 
 class JoinSchema(Schema):
-    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-    after_seq = fields.Int(strict=True, validate=validate.Range(min=0))
+    feedback_id = Id(required=True)
+    after_seq = Id(cursor=True)
 
 
 class LeaveSchema(Schema):
-    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    feedback_id = Id(required=True)
 
 
 class SendSchema(Schema):
-    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    feedback_id = Id(required=True)
     client_id = fields.UUID(required=True)
-    text = fields.Str(required=True, validate=validate.Length(1, chat.TEXT_MAX))
+    text = Text(multiline=True, required=True, validate=validate.Length(1, chat.TEXT_MAX))
 
 
 class TypingSchema(Schema):
-    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    feedback_id = Id(required=True)
     typing = fields.Bool(required=True, truthy={True}, falsy={False})
 
 
 class ReadSchema(Schema):
-    feedback_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-    seq = fields.Int(required=True, strict=True, validate=validate.Range(min=0))
+    feedback_id = Id(required=True)
+    seq = Id(cursor=True, required=True)
 
 
 class SendBudget:
@@ -150,6 +151,8 @@ class ChatNamespace(AuthNamespace):
             await self._stop_typing(sid, user_id, fid)
             return {}
         audience = await chat.typing_audience(self.deps, user_id, fid)
+        if not self.alive(sid):  # gone while the audience was read: a timer now would outlive the socket
+            return {}
         old = self._typing.pop((sid, fid), None)
         if old is not None:
             old.cancel()

@@ -68,6 +68,9 @@ def _project_event(e: StoredEvent, c: Committed, out: Dispatch) -> None:
         chat_rooms = [chat_room(fid, u) for u in c.audience.leaving for fid in c.audience.threads]
         if chat_rooms:
             out.steps.append(Close(CHAT_NAMESPACE, chat_rooms))
+    if c.audience.closed_threads:
+        rooms = [chat_room(fid, u) for fid in c.audience.closed_threads for u in c.audience.users]
+        out.steps.append(Close(CHAT_NAMESPACE, rooms))
     if pid not in out.projects:
         out.projects.append(pid)
 

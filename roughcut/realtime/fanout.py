@@ -70,4 +70,8 @@ class LocalManager(DirectEmit):
 class RedisManager(socketio.AsyncRedisManager, DirectEmit):  # type: ignore[misc]
     """python-socketio's Redis manager (typing notices, acks, remote disconnects); each node delivers what
     it receives from Redis with direct emits. Committed changes do not pass here: the publisher sends
-    them to the other nodes as one broker message per batch (realtime/publisher.py)."""
+    them to the other nodes as one broker message per batch (realtime/publisher.py).
+
+    create_sio gives its Redis client the node's retry policy (`redis_options`): after a Redis restart
+    redis-py reconnects its subscription in place and resubscribes. Without it the library's listener
+    logs an ERROR, waits a second and builds a new client (tests/e2e/test_redis_restart.py)."""

@@ -5,25 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema
 
 from roughcut.domain import errors, projects
 from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
 from roughcut.realtime.rooms import PROJECTS_NAMESPACE, member_room
+from roughcut.wire.fields import Id
 from roughcut.wire.schemas import EventSchema
 
 REPLAY_MAX = 500  # past this the ack says `truncated` and the client pages GET /projects/{id}/events
 
 
 class SubscribeSchema(Schema):
-    project_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-    after_event_id = fields.Int(strict=True, validate=validate.Range(min=0))
+    project_id = Id(required=True)
+    after_event_id = Id(cursor=True)
 
 
 class UnsubscribeSchema(Schema):
-    project_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    project_id = Id(required=True)
 
 
 class ProjectsNamespace(AuthNamespace):

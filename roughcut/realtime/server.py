@@ -7,6 +7,7 @@ AsyncAPI document) reads NAMESPACES: adding one (`/presence`, `/uploads`) is one
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import socketio
@@ -18,6 +19,7 @@ from roughcut.realtime.base import AuthNamespace, RealtimeDeps
 from roughcut.realtime.chat import ChatNamespace
 from roughcut.realtime.fanout import LocalManager, RedisManager
 from roughcut.realtime.projects import ProjectsNamespace
+from roughcut.realtime.protocol import CheckedServer, WarningBudget, checked_translate_request, engine_frame_problem
 from roughcut.realtime.root import RootNamespace
 from roughcut.wire.json import SocketJson
 
@@ -29,9 +31,10 @@ NAMESPACES: tuple[type[AuthNamespace], ...] = (RootNamespace, ProjectsNamespace,
 NAMESPACE_PATHS = tuple(ns.path for ns in NAMESPACES)
 
 
-def _websocket_class(compress: bool) -> type[EngineWebSocket]:
+def _websocket_class(compress: bool, warnings: WarningBudget) -> type[EngineWebSocket]:
     class RoughcutWebSocket(EngineWebSocket):  # type: ignore[misc]
-        """engine.io's aiohttp WebSocket with permessage-deflate chosen by setting (4x memory when on)."""
+        """engine.io's aiohttp WebSocket with permessage-deflate chosen by setting (4x memory when on), which
+        ends the connection on a frame engine.io cannot decode (realtime/protocol.py)."""
 
         async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
             request = environ["aiohttp.request"]
@@ -41,17 +44,29 @@ def _websocket_class(compress: bool) -> type[EngineWebSocket]:
             await self.handler(self)
             return self._sock
 
+        async def wait(self) -> str | bytes:
+            frame: str | bytes = await super().wait()
+            problem = engine_frame_problem(frame)
+            if problem is not None:
+                remote = self.environ["aiohttp.request"].remote
+                warnings.warn("malformed engine.io packet; connection closed", reason=problem, remote=remote)
+                # engine.io's reader ends the connection on an OSError, as when the peer goes away.
+                raise OSError(problem)
+            return frame
+
     return RoughcutWebSocket
 
 
-def create_sio(settings: Settings) -> socketio.AsyncServer:
-    """Build the one AsyncServer of this node."""
+def create_sio(settings: Settings, redis_options: Mapping[str, Any] | None = None) -> socketio.AsyncServer:
+    """Build the one AsyncServer of this node; `redis_options` go to the Redis manager's client (its retry)."""
     manager: socketio.AsyncManager = (
-        RedisManager(settings.redis_url, channel=f"{settings.redis_prefix}:socketio")
+        RedisManager(
+            settings.redis_url, channel=f"{settings.redis_prefix}:socketio", redis_options=dict(redis_options or {})
+        )
         if settings.redis_url
         else LocalManager()
     )
-    sio = socketio.AsyncServer(
+    sio = CheckedServer(
         async_mode="aiohttp",
         client_manager=manager,
         json=SocketJson,
@@ -63,8 +78,13 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
-    # The driver table is module-global: copy it before swapping in our WebSocket class.
-    sio.eio._async = {**sio.eio._async, "websocket": _websocket_class(settings.ws_compression)}
+    # The driver table is module-global: copy it before swapping in our WebSocket class and request check.
+    driver = sio.eio._async
+    sio.eio._async = {
+        **driver,
+        "websocket": _websocket_class(settings.ws_compression, sio.bad_input),
+        "translate_request": checked_translate_request(driver["translate_request"], sio.eio, sio.bad_input),
+    }
     return sio
 
 

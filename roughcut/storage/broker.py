@@ -16,6 +16,8 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
+from roughcut.storage import redis_client
+
 log = logging.getLogger(__name__)
 
 CHANNEL_SUFFIX = "events"
@@ -57,7 +59,14 @@ class RedisBroker:
     async def start(self, deliver: Deliver, resubscribed: Resubscribed) -> None:
         """Start the subscriber task; wait (briefly) until it listens, so no early message is missed."""
         self._deliver, self._resubscribed = deliver, resubscribed
-        self._client = Redis.from_url(self._url, health_check_interval=HEALTH_CHECK_SECONDS, client_name=self.channel)
+        # Retries after a dropped connection (a Redis restart). A retried PUBLISH may reach the other nodes
+        # twice; applying a dispatch twice is harmless (closing rooms and ending sessions are idempotent,
+        # and clients drop the message seq and event ids they have seen: delivery is at-least-once).
+        # The subscriber connection is retried too: redis-py reconnects it in place, resubscribes and calls
+        # `_reconnected`; a longer outage ends in the loop of `_listen`.
+        self._client = redis_client.connect(
+            self._url, health_check_interval=HEALTH_CHECK_SECONDS, client_name=self.channel
+        )
         self._task = asyncio.create_task(self._listen(self._client), name=f"broker {self.channel}")
         # When Redis is down the task has logged it and keeps retrying; the node catches up once it is back.
         with suppress(TimeoutError):

@@ -9,6 +9,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from roughcut.storage.db import begin_write
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -27,5 +29,5 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
-    async with engine.begin() as conn:
+    async with begin_write(engine) as conn:  # DDL writes: on SQLite, queued like any writer
         await conn.run_sync(run)

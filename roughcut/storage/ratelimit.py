@@ -19,10 +19,16 @@ from roughcut.domain.ports import Verdict
 # Forget idle in-process keys past this many; the embedded default serves one node of modest load.
 MAX_LOCAL_KEYS = 100_000
 
+# ARGV[4] names the hit (a fresh uuid per call, kept when the client retries the call after a dropped
+# connection): a replay of a hit that was already logged answers "allowed" again instead of counting it
+# twice or refusing it, so the script is safe to retry (storage/redis_client.py).
 _SLIDING_LOG = """
 local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
+if redis.call('ZSCORE', key, ARGV[4]) then
+  return {1, limit - count, '0'}
+end
 if count < limit then
   redis.call('ZADD', key, now, ARGV[4])
   redis.call('PEXPIRE', key, math.ceil(window * 1000))

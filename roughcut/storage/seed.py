@@ -6,6 +6,7 @@ import logging
 
 from roughcut.domain.account_model import LoginMethod, NewUser
 from roughcut.domain.accounts import Accounts
+from roughcut.domain.transactions import writes
 
 log = logging.getLogger("roughcut")
 
@@ -13,6 +14,7 @@ DEMO_EMAIL = "demo@roughcut.local"
 DEMO_PASSWORD = "roughcut-demo"
 
 
+@writes
 async def seed_demo_user(acc: Accounts) -> None:
     """Create the demo account once; later starts leave it as it is."""
     async with acc.uow() as uow:

@@ -1,14 +1,31 @@
-"""The SQL unit of work: one transaction per use-case call; events stored with it, published after commit."""
+"""The SQL unit of work: one transaction per use-case call; events stored with it, published after commit.
+
+Lock order (PostgreSQL). Every write takes its project row lock first, FOR NO KEY UPDATE: the role
+lookup of a `@writes` use case locks the project (`require_role` → `SqlProjects.role_of(lock=True)`)
+before anything under the project is read for update or written, and `commit` locks the projects of
+its events in id order in the same mode (a no-op for a project already locked). Rows inserted under a
+project take FOR KEY SHARE on it for their foreign-key check; NO KEY UPDATE does not conflict with KEY
+SHARE, so those checks never wait for, nor block, the project lock. (The commit-time lock used to be
+FOR UPDATE: two writers that had both inserted a memo each held KEY SHARE and each waited for the
+other's to end: `deadlock detected`.) What can still collide (a project deletion cascading into thread
+rows the chat group commit holds, an account deletion cascading into several projects' rows) is
+rolled back by PostgreSQL and raised here as `TransactionConflict`, which `@writes` answers by running
+the use case again.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from roughcut.domain import errors
 from roughcut.domain.events import Committed, DomainEvent, StoredEvent, audience_of
 from roughcut.domain.ports import EventPublisher
+from roughcut.domain.transactions import writing
+from roughcut.storage.db import connect, is_conflict, write_slot
 from roughcut.storage.repos.accounts import SqlEmailCodes, SqlSessions, SqlUsers
 from roughcut.storage.repos.chat import SqlChatRooms
 from roughcut.storage.repos.events import SqlEventLog
@@ -41,11 +58,24 @@ class SqlUnitOfWork:
         self._conn: AsyncConnection | None = None
         self._pending: list[DomainEvent] = []
         self._announced: list[Committed] = []
+        # A writer holds its slot from before connecting until the connection is back in the pool
+        # (on SQLite, statements after COMMIT would begin IMMEDIATE again).
+        self._slot: asyncio.Semaphore | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        # The connection begins its transaction lazily, at the first statement (SQLAlchemy autobegin).
-        self._conn = await self._engine.connect()
-        conn = self._conn
+        writes = writing()
+        slot = write_slot(self._engine) if writes else None
+        if slot is not None:
+            # Queue before taking a pooled connection: waiting writers hold no connection, so reads
+            # (and /readyz) always find one (storage/db.py).
+            await slot.acquire()
+            self._slot = slot
+        try:
+            # The connection begins its transaction lazily, at the first statement (SQLAlchemy autobegin).
+            self._conn = conn = await connect(self._engine, write=writes)
+        except BaseException:
+            self._release()
+            raise
         self.users = SqlUsers(conn)
         self.codes = SqlEmailCodes(conn)
         self.sessions = SqlSessions(conn)
@@ -70,7 +100,18 @@ class SqlUnitOfWork:
             if conn.in_transaction():
                 await conn.rollback()
         finally:
-            await conn.close()
+            try:
+                await conn.close()
+            finally:
+                self._release()
+        if exc is not None and is_conflict(exc):
+            # Rolled back above and nothing was published: the caller (`@writes`) may run it all again.
+            raise errors.TransactionConflict() from exc
+
+    def _release(self) -> None:
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            slot.release()
 
     def record(self, event: DomainEvent) -> None:
         """Keep an event to store with this transaction."""

@@ -10,7 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
+from roughcut import keys
 from roughcut.config import Settings
+from roughcut.realtime.rooms import CHAT_NAMESPACE, chat_room
 from tests.chat_client import ChatClient, first_thread
 from tests.conftest import REDIS_URL
 from tests.feed_client import WAIT, Feed
@@ -144,3 +146,27 @@ async def test_read_markers_reach_the_room_after_commit(make_client: Any, mailbo
     finally:
         await a.close()
         await b.close()
+
+
+@pytest.mark.parametrize("deleted", ["thread", "project"])
+async def test_deleting_closes_the_chat_rooms_on_every_node(make_client: Any, mailbox: Mailbox, deleted: str) -> None:
+    node_a, node_b = await make_client(), await make_client()
+    owner, member = await signup(node_a, mailbox), await signup(node_a, mailbox)
+    pid = (await create_project(node_a, owner))["id"]
+    await join(node_a, pid, member["user"]["id"])
+    fid = await first_thread(node_a, auth(owner), pid)
+    chat = await ChatClient().connect(node_b, member["access_token"])
+    feed = await Feed().connect(node_b, member["access_token"])
+    room = chat_room(fid, member["user"]["id"])
+    try:
+        await chat.join(fid)
+        await feed.subscribe(pid)
+        assert len(list(node_b.app[keys.SIO].manager.get_participants(CHAT_NAMESPACE, room))) == 1
+        path = f"/api/v1/feedback/{fid}" if deleted == "thread" else f"/api/v1/projects/{pid}"
+        assert (await node_a.delete(path, headers=auth(owner))).status == 204
+        assert (await feed.next())["type"] == f"{'feedback' if deleted == 'thread' else 'project'}.deleted"
+        # The rooms closed on node b in the same broker message that carried the event.
+        assert list(node_b.app[keys.SIO].manager.get_participants(CHAT_NAMESPACE, room)) == []
+    finally:
+        await chat.close()
+        await feed.close()

@@ -156,3 +156,60 @@ async def test_delete_me_without_password_needs_a_fresh_login(
 async def test_bad_addresses(acc: Accounts, email: str) -> None:
     with pytest.raises(errors.ValidationFailed):
         await accounts.send_email_code(acc, email, CodePurpose.SIGNUP)
+
+
+ADDRESS = "v\u00e9@x.test"  # NFC: "é" as one code point
+VARIANTS = [
+    " v\u00e9@x.test",
+    "\tv\u00e9@x.test",
+    "v\u00e9@x.test \r\n",
+    "V\u00c9@X.TEST",
+    "ve\u0301@x.test",  # NFD: "e" and a combining acute accent
+    "\t VE\u0301@x.Test\n",
+]
+
+
+def test_one_normal_form_per_address() -> None:
+    assert {accounts.normalize_email(v) for v in VARIANTS} == {ADDRESS}
+    assert all(accounts.normalize_email(accounts.normalize_email(v)) == ADDRESS for v in VARIANTS)
+
+
+def test_control_format_and_oversized_addresses_are_refused() -> None:
+    refused = [
+        "v\x00@x.test",
+        "v@x.test\x00",
+        "v\x7f@x.test",
+        "v\u200b@x.test",  # zero-width space
+        "v\u202e@x.test",  # right-to-left override
+        " " * accounts.EMAIL_INPUT_MAX + "v@x.test",  # padding is stripped only from a bounded input
+    ]
+    for email in refused:
+        with pytest.raises(errors.ValidationFailed) as info:
+            accounts.normalize_email(email)
+        assert info.value.fields == {"email": [accounts.INVALID_EMAIL]}, repr(email)
+
+
+async def test_login_accepts_every_form_of_the_address(acc: Accounts, outbox: Outbox) -> None:
+    signed_up = await _user(acc, outbox, ADDRESS)
+    for variant in VARIANTS:
+        pair = await accounts.login(acc, variant, PW, Device())
+        assert pair.user.id == signed_up.user.id
+        assert pair.user.email == ADDRESS
+
+
+async def test_signup_checks_the_token_before_the_address(acc: Accounts, outbox: Outbox) -> None:
+    tokens = []
+    for _ in range(2):  # two codes asked for before the account exists
+        await accounts.send_email_code(acc, "taken@example.com", CodePurpose.SIGNUP)
+        tokens.append(await accounts.verify_email_code(acc, "taken@example.com", CodePurpose.SIGNUP, _code(outbox)))
+    await accounts.signup(acc, "taken@example.com", PW, "A", tokens[0], Device())
+    refusals = []
+    for email in ("taken@example.com", "free@example.com"):
+        with pytest.raises(errors.DomainError) as info:
+            await accounts.signup(acc, email, PW, "A", "bogus-token", Device())
+        refusals.append((type(info.value), info.value.message, info.value.fields, info.value.details))
+    assert refusals[0] == refusals[1]
+    assert refusals[0][0] is errors.VerificationTokenInvalid
+    # Whoever proved the address may learn that it is taken.
+    with pytest.raises(errors.Conflict):
+        await accounts.signup(acc, "taken@example.com", PW, "A", tokens[1], Device())

@@ -52,6 +52,15 @@ def test_a_deleted_project_reaches_its_former_members() -> None:
     assert audience_of(event, {}, {}) == Audience(users=(1, 2, 3), leaving=(1, 2, 3))
 
 
+def test_a_deleted_projects_threads_close_for_everyone_it_reaches() -> None:
+    event = DomainEvent("project.deleted", project_id=7, leaving=(1, 2), closes_threads=(70, 71))
+    audience = audience_of(event, {}, {})
+    assert audience == Audience(users=(1, 2), leaving=(1, 2), closed_threads=(70, 71))
+    stored = StoredEvent(5, "project.deleted", {"project_id": 7}, 7, 1, AT)
+    closes = [s for s in route([Committed(stored, audience)]).steps if isinstance(s, Close)]
+    assert Close(CHAT_NAMESPACE, ["chat:70:user:1", "chat:70:user:2", "chat:71:user:1", "chat:71:user:2"]) in closes
+
+
 def test_an_event_without_a_project_reaches_only_its_ended_sessions() -> None:
     event = DomainEvent(USER_DELETED, {"user_id": 1}, actor_id=1, ended_sessions=(11, 12))
     assert audience_of(event, MEMBERS, THREADS) == Audience(sessions=(11, 12))

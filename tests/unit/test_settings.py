@@ -56,6 +56,17 @@ def test_secrets_are_hidden_in_repr() -> None:
         assert secret not in text
 
 
+def test_signup_and_per_client_login_limits() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.rate_login_ip == RateLimit(20, 60)
+    assert defaults.rate_signup == RateLimit(10, 600)
+    s = Settings.from_env({"RATE_LOGIN_IP": "50/120", "RATE_SIGNUP": "3/60"})
+    assert (s.rate_login_ip, s.rate_signup) == (RateLimit(50, 120), RateLimit(3, 60))
+    for name in ("RATE_LOGIN_IP", "RATE_SIGNUP"):
+        with pytest.raises(ConfigError, match=f"^{name}:"):
+            Settings.from_env({name: "0/60"})
+
+
 @pytest.mark.parametrize(
     ("env", "name"),
     [

@@ -24,11 +24,16 @@ from roughcut.domain.events import Committed
 from roughcut.domain.ports import EventPublisher
 from roughcut.domain.project_model import UserRef
 from roughcut.storage import tables as t
+from roughcut.storage.db import begin_write
 
 log = logging.getLogger(__name__)
 
 FT, PM, MSG, U, READS = t.feedback_threads, t.project_members, t.messages, t.users, t.chat_reads
 MAX_BATCH = 512  # sends stored per transaction at most
+_DATA_EXCEPTION = "22"  # the SQLSTATE class of values the database refuses
+_CAUSE_DEPTH = 4  # SQLAlchemy error -> its DBAPI adapter error -> the driver's error (-> its cause)
+
+_Queued = tuple[PostMessage, asyncio.Future[Sent]]
 
 
 def _message(r: RowMapping, nickname: str | None) -> ChatMessage:
@@ -102,13 +107,14 @@ class GroupCommitWriter:
     and in order across nodes), lets the domain decide each send, inserts the new messages and moves
     each thread's counter. After commit the new messages go to the one publisher in seq order, with
     the members the transaction saw as their audience; then each sender's call returns. Nothing is
-    published for a batch that failed.
+    published for a batch that failed; its sends are retried one per transaction, so a send the
+    database refuses fails alone and never costs the other senders of its batch their messages.
     """
 
     def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
         self._engine = engine
         self._publisher = publisher
-        self._queue: list[tuple[PostMessage, asyncio.Future[Sent]]] = []
+        self._queue: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -146,17 +152,47 @@ class GroupCommitWriter:
             if self._stopping:
                 return
 
-    async def _store_batch(self, batch: list[tuple[PostMessage, asyncio.Future[Sent]]]) -> None:
-        posts = [post for post, _ in batch]
+    async def _store_batch(self, batch: list[_Queued]) -> None:
         try:
-            async with self._engine.begin() as conn:
-                answers, committed = await _write(conn, posts, datetime.now(UTC))
-        except Exception:
-            log.exception("chat batch failed; nothing of it was stored", extra={"batch": len(batch)})
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(errors.ServiceUnavailable("The message could not be stored; retry."))
-            return
+            await self._store(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                log.exception("chat send failed; nothing of it was stored", extra=_context(batch))
+                _refuse(batch[0], exc)
+                return
+            refused = await self._store_one_by_one(batch)
+            # Logged once, with the batch's traceback: the cause is usually one send the edge should have refused.
+            log.error(
+                "chat batch failed; its sends were retried one at a time",
+                exc_info=exc,
+                extra={**_context(batch), "refused": refused},
+            )
+
+    async def _store_one_by_one(self, batch: list[_Queued]) -> int:
+        """After a failed batch, each send in its own transaction (in queue order, so each room's order holds):
+        only a send the database refuses fails, and everyone else's message is stored and published.
+
+        Returns how many sends were refused. Once a send fails for a reason that is not its data (the
+        database is unreachable, say), the rest are refused at once instead of each waiting to fail.
+        """
+        refused = 0
+        for position, item in enumerate(batch):
+            try:
+                await self._store([item])
+            except Exception as exc:
+                refused += 1
+                _refuse(item, exc)
+                if not _bad_data(exc):
+                    for rest in batch[position + 1 :]:
+                        _refuse(rest, exc)
+                    return refused + len(batch) - position - 1
+        return refused
+
+    async def _store(self, batch: list[_Queued]) -> None:
+        """One transaction for the batch's sends; after COMMIT, publish and answer each sender."""
+        # The same write slot as the units of work on SQLite (storage/db.py): one writer at a time.
+        async with begin_write(self._engine) as conn:
+            answers, committed = await _write(conn, [post for post, _ in batch], datetime.now(UTC))
         if committed:
             try:
                 await self._publisher.publish(committed)
@@ -170,6 +206,41 @@ class GroupCommitWriter:
                 fut.set_result(answer)
             else:
                 fut.set_exception(answer)
+
+
+def _context(batch: list[_Queued]) -> dict[str, Any]:
+    return {"batch": len(batch), "rooms": len({post.feedback_id for post, _ in batch})}
+
+
+def _bad_data(exc: BaseException) -> bool:
+    """Whether the database or its driver refused a value of the send itself (not a failure of the moment).
+
+    PostgreSQL reports refused data as SQLSTATE class 22 (e.g. 22021 for U+0000 in text); a driver that
+    cannot even send a value (an integer past 64 bits, a lone surrogate) raises a ValueError or an
+    OverflowError, which SQLAlchemy wraps.
+    """
+    seen: BaseException | None = exc
+    for _ in range(_CAUSE_DEPTH):
+        if seen is None:
+            return False
+        sqlstate = getattr(seen, "sqlstate", None)
+        if (isinstance(sqlstate, str) and sqlstate.startswith(_DATA_EXCEPTION)) or isinstance(
+            seen, ValueError | OverflowError
+        ):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+def _refuse(item: _Queued, exc: BaseException) -> None:
+    """Answer one sender: a send whose data the database refused is invalid; anything else may be retried."""
+    _, fut = item
+    if fut.done():
+        return
+    if _bad_data(exc):
+        fut.set_exception(errors.ValidationFailed("The database refused this message as sent."))
+    else:
+        fut.set_exception(errors.ServiceUnavailable("The message could not be stored; retry."))
 
 
 # The writer's statements are built once: a statement object memoises its cache key, so SQLAlchemy

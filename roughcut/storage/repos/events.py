@@ -25,7 +25,10 @@ _MEMBERS = (
     .where(P.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(P.c.id)
 )
-_MEMBERS_LOCKED = _MEMBERS.with_for_update(of=P)
+# FOR NO KEY UPDATE, not FOR UPDATE: it still serialises the project's committers, but it does not
+# conflict with the FOR KEY SHARE that inserting a row under the project takes (foreign-key check);
+# with FOR UPDATE two writers that each inserted a memo waited for each other (see storage/uow.py).
+_MEMBERS_LOCKED = _MEMBERS.with_for_update(of=P, key_share=True)
 _THREADS = select(FT.c.project_id, FT.c.id).where(FT.c.project_id.in_(bindparam("ids", expanding=True)))
 
 
@@ -46,8 +49,9 @@ class SqlEventLog:
     async def lock_members(self, project_ids: set[int]) -> dict[int, list[int]]:
         """Row-lock the projects in id order and read their members, in one statement.
 
-        The lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers) makes a project's
-        event ids follow its commit order and fixes who is a member until the events are stored.
+        The lock (PostgreSQL, FOR NO KEY UPDATE; on SQLite the one write slot already serialises writers)
+        makes a project's event ids follow its commit order and fixes who is a member until the events
+        are stored. A `@writes` use case already holds it from its role lookup; then this only reads.
         """
         if not project_ids:
             return {}

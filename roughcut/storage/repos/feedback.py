@@ -163,6 +163,9 @@ class SqlFeedback:
     async def delete_thread(self, feedback_id: int) -> None:
         await self._conn.execute(delete(F).where(F.c.id == feedback_id))
 
+    async def thread_ids(self, project_id: int) -> list[int]:
+        return list((await self._conn.execute(select(F.c.id).where(F.c.project_id == project_id))).scalars())
+
     async def version_thread(self, version_id: int) -> int | None:
         found = (await self._conn.execute(select(V.c.feedback_id).where(V.c.id == version_id))).scalar()
         return None if found is None else int(found)

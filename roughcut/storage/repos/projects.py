@@ -31,6 +31,17 @@ from roughcut.storage import tables as t
 P, S, M, U = t.projects, t.project_stages, t.project_members, t.users
 ORDER = {name: i for i, name in enumerate(StageName)}
 
+_ROLE = select(M.c.role).where(M.c.project_id == bindparam("project_id"), M.c.user_id == bindparam("user_id"))
+# A writer's role lookup is its first lock: the project row, FOR NO KEY UPDATE (the mode the commit
+# takes again, see storage/uow.py), in the same statement. The outer join locks a project the caller
+# is not a member of too; a missing project locks nothing and reads no row.
+_ROLE_LOCKED = (
+    select(M.c.role)
+    .select_from(P.outerjoin(M, and_(M.c.project_id == P.c.id, M.c.user_id == bindparam("user_id"))))
+    .where(P.c.id == bindparam("project_id"))
+    .with_for_update(of=P, key_share=True)
+)
+
 
 def _stage(r: RowMapping) -> Stage:
     return Stage(StageName(r["stage"]), r["start_at"], r["end_at"], StageStatus(r["status"]))
@@ -156,9 +167,9 @@ class SqlProjects:
             return None
         return _project(row, (await self._stages([project_id])).get(project_id, ()))
 
-    async def role_of(self, project_id: int, user_id: int) -> Role | None:
-        q = select(M.c.role).where(M.c.project_id == project_id, M.c.user_id == user_id)
-        role = (await self._conn.execute(q)).scalar()
+    async def role_of(self, project_id: int, user_id: int, *, lock: bool = False) -> Role | None:
+        q = _ROLE_LOCKED if lock and self._conn.dialect.name == "postgresql" else _ROLE
+        role = (await self._conn.execute(q, {"project_id": project_id, "user_id": user_id})).scalar()
         return Role(role) if role else None
 
     async def update(self, project_id: int, now: datetime, **fields: Any) -> Project:

@@ -115,6 +115,9 @@ class FakeFeedback:
         if feedback_id in self.s.threads:
             self.s.drop_thread(feedback_id)
 
+    async def thread_ids(self, project_id: int) -> list[int]:
+        return sorted(fid for fid, row in self.s.threads.items() if row.project_id == project_id)
+
     async def version_thread(self, version_id: int) -> int | None:
         row = self.s.versions.get(version_id)
         return row.feedback_id if row else None

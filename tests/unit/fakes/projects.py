@@ -97,8 +97,8 @@ class FakeProjects:
     async def get(self, project_id: int) -> Project | None:
         return self.s.projects.get(project_id)
 
-    async def role_of(self, project_id: int, user_id: int) -> Role | None:
-        return self.s.role_of(project_id, user_id)
+    async def role_of(self, project_id: int, user_id: int, *, lock: bool = False) -> Role | None:
+        return self.s.role_of(project_id, user_id)  # one task at a time: no locks to take
 
     async def update(self, project_id: int, now: datetime, **fields: Any) -> Project:
         if "status" in fields:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from roughcut.__main__ import GC_THRESHOLDS
 from roughcut.realtime.rooms import CHAT_NAMESPACE
-from roughcut.realtime.server import MAX_MESSAGE, PING_INTERVAL, PING_TIMEOUT, _websocket_class
+from roughcut.realtime.server import MAX_MESSAGE, PING_INTERVAL, PING_TIMEOUT, plain_websocket_class
 from roughcut.wire.json import SocketJson
 
 AUTHOR = {"id": 0, "nickname": "relay"}
@@ -90,7 +90,7 @@ def create_app() -> web.Application:
         logger=False,
         engineio_logger=False,
     )
-    sio.eio._async = {**sio.eio._async, "websocket": _websocket_class(False)}
+    sio.eio._async = {**sio.eio._async, "websocket": plain_websocket_class(False)}
     sio.register_namespace(RelayNamespace())
     app = web.Application()
     sio.attach(app)

@@ -31,11 +31,10 @@ NAMESPACES: tuple[type[AuthNamespace], ...] = (RootNamespace, ProjectsNamespace,
 NAMESPACE_PATHS = tuple(ns.path for ns in NAMESPACES)
 
 
-def _websocket_class(compress: bool, warnings: WarningBudget) -> type[EngineWebSocket]:
-    class RoughcutWebSocket(EngineWebSocket):  # type: ignore[misc]
-        """engine.io's aiohttp WebSocket with permessage-deflate chosen by setting (4x memory when on), which
-        ends the connection on a frame engine.io cannot decode (realtime/protocol.py)."""
+def plain_websocket_class(compress: bool) -> type[EngineWebSocket]:
+    """engine.io's aiohttp WebSocket with permessage-deflate chosen by setting (4x memory when on)."""
 
+    class PlainWebSocket(EngineWebSocket):  # type: ignore[misc]
         async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
             request = environ["aiohttp.request"]
             self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=compress)
@@ -43,6 +42,13 @@ def _websocket_class(compress: bool, warnings: WarningBudget) -> type[EngineWebS
             self.environ = environ
             await self.handler(self)
             return self._sock
+
+    return PlainWebSocket
+
+
+def _websocket_class(compress: bool, warnings: WarningBudget) -> type[EngineWebSocket]:
+    class RoughcutWebSocket(plain_websocket_class(compress)):  # type: ignore[misc]
+        """Ends the connection on a frame engine.io cannot decode (realtime/protocol.py)."""
 
         async def wait(self) -> str | bytes:
             frame: str | bytes = await super().wait()

@@ -251,7 +251,9 @@ _LOCK_THREADS = (
     .join(U, U.c.id == PM.c.user_id)
     .where(FT.c.id.in_(bindparam("fids", expanding=True)))
     .order_by(FT.c.id)
-    .with_for_update(of=FT)
+    # NO KEY UPDATE: only `last_seq` changes, so rows that reference the thread (comments, read
+    # markers, the messages themselves) keep taking their foreign-key KEY SHARE locks beside it.
+    .with_for_update(of=FT, key_share=True)
 )
 _RETRIES = (
     select(MSG, U.c.nickname)

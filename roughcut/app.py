@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from roughcut import keys
 from roughcut.config import Settings
@@ -32,7 +33,10 @@ SERVICES = web.AppKey("services", Services)
 
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp app with REST under /api/v1 and Socket.IO at /socket.io/."""
-    app = web.Application(middlewares=[middlewares.request_context, middlewares.problem_errors])
+    chain: list[Middleware] = [middlewares.request_context, middlewares.problem_errors]
+    if settings.trusted_proxies:  # inside problem_errors, so a malformed header is a problem+json 400
+        chain.append(middlewares.forwarded_for(settings.trusted_proxies))
+    app = web.Application(middlewares=chain)
     app[keys.SETTINGS] = settings
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     signer = JwtTokens(load_keyring(settings), settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl)

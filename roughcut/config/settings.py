@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -99,6 +100,8 @@ class Settings:
     refresh_absolute_ttl: int = 60 * 24 * 3600
     cookie_mode: bool = False
     cors_origins: tuple[str, ...] = ()
+    # The load balancer's addresses or networks: requests from them name the client in X-Forwarded-For.
+    trusted_proxies: tuple[str, ...] = ()
     smtp_url: Secret = Secret("")
     mail_from: str = "roughcut <no-reply@roughcut.local>"
     sentry_dsn: Secret = Secret("")
@@ -154,6 +157,12 @@ class Settings:
         for origin in origins:
             if urlsplit(origin).scheme not in {"http", "https"}:
                 raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an http(s) origin")
+        proxies: tuple[str, ...] = ()
+        for proxy in (p.strip() for p in e.get("TRUSTED_PROXIES", "").split(",") if p.strip()):
+            try:
+                proxies += (str(ip_network(proxy, strict=False)),)
+            except ValueError:
+                raise ConfigError(f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
         previous = tuple(k for k in e.get("JWT_PREVIOUS_PUBLIC_KEYS", "").split("\n\n") if k.strip())
         return cls(
             data_dir=Path(e.get("DATA_DIR", "var")),
@@ -171,6 +180,7 @@ class Settings:
             refresh_absolute_ttl=_int(e, "REFRESH_ABSOLUTE_TTL", 60 * 24 * 3600, 300, 365 * 24 * 3600),
             cookie_mode=_bool(e, "AUTH_COOKIE_MODE", False),
             cors_origins=origins,
+            trusted_proxies=proxies,
             smtp_url=Secret(smtp_url),
             mail_from=e.get("MAIL_FROM", "roughcut <no-reply@roughcut.local>"),
             sentry_dsn=Secret(e.get("SENTRY_DSN", "")),

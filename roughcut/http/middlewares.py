@@ -1,4 +1,5 @@
-"""Middlewares: request id and access log, and the one edge where errors become problem+json."""
+"""Middlewares: request id and access log, the one edge where errors become problem+json, and the client's
+address behind a trusted load balancer."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import logging
 import re
 import time
 import uuid
+from ipaddress import ip_address, ip_network
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
+from aiohttp_remotes import XForwardedFiltered
 
 from roughcut.domain import errors
 from roughcut.http import problems
@@ -76,3 +79,27 @@ async def problem_errors(request: web.Request, handler: Handler) -> web.StreamRe
             "unhandled error", extra={"method": request.method, "path": _SECRET_PATH.sub(r"\1…", request.path)}
         )
         return problems.problem(500, "internal_error", "Something went wrong on our side.")
+
+
+def forwarded_for(trusted: tuple[str, ...]) -> Middleware:
+    """Take the client's address from X-Forwarded-For, but only on requests that come from a trusted proxy.
+
+    aiohttp-remotes' XForwardedFiltered walks the header from the right, skipping trusted addresses, so
+    entries a client put there itself are ignored; it does not check the peer, which is done here, so a
+    client that reaches the node directly cannot choose its address (and its rate-limit keys) at all.
+    """
+    networks = [ip_network(t) for t in trusted]
+    filtered = XForwardedFiltered(set(networks))
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        try:
+            from_proxy = peer is not None and any(ip_address(peer[0]) in n for n in networks)
+        except ValueError:  # a Unix socket peer has no IP address
+            from_proxy = False
+        if from_proxy:
+            return await filtered.middleware(request, handler)
+        return await handler(request)
+
+    return middleware

@@ -100,3 +100,11 @@ def test_cli_stops_with_one_clear_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "roughcut: configuration error: DATABASE_URL: expected postgresql+asyncpg://... or sqlite+aiosqlite://..."
     ]
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    settings = Settings.from_env({"TRUSTED_PROXIES": "10.0.0.7, 172.18.0.0/16,fd00::/8"})
+    assert settings.trusted_proxies == ("10.0.0.7/32", "172.18.0.0/16", "fd00::/8")
+    assert Settings.from_env({}).trusted_proxies == ()
+    with pytest.raises(ConfigError, match="^TRUSTED_PROXIES:"):
+        Settings.from_env({"TRUSTED_PROXIES": "haproxy"})

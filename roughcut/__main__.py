@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import signal
 import sys
+from typing import TYPE_CHECKING
 
 from roughcut.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from aiohttp.web import Application
 
 _LOCAL_HOSTS = {"0.0.0.0", "127.0.0.1", "::"}  # noqa: S104 - only to print a clickable URL
 
@@ -33,6 +38,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         pass
     app = create_app(settings)
     app.on_startup.append(_tune_gc)
+    app.on_startup.append(_drain_before_exit)
     base = f"http://{'localhost' if host in _LOCAL_HOSTS else host}:{port}"
     lines = [
         f"roughcut on {base}  ({'SQLite in ' + str(settings.data_dir) if settings.sqlite else 'PostgreSQL'}"
@@ -50,6 +56,29 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         shutdown_timeout=20,
         loop=loop,
     )
+
+
+async def _drain_before_exit(app: Application) -> None:
+    """Take over SIGTERM: drain while connections still work, then let aiohttp shut down.
+
+    aiohttp's own handler marks every open connection as closing before on_shutdown runs, and from then
+    on ignores what clients send on them (their WebSocket close answers too), so each client would wait
+    for its close timeout before reconnecting elsewhere.
+    """
+    from aiohttp.web import GracefulExit
+
+    from roughcut.app import drain
+
+    loop = asyncio.get_running_loop()
+
+    def exit_now() -> None:
+        raise GracefulExit()  # raised in a loop callback, it ends run_app as aiohttp's handler does
+
+    def on_term() -> None:
+        loop.remove_signal_handler(signal.SIGTERM)
+        loop.create_task(drain(app)).add_done_callback(lambda _task: loop.call_soon(exit_now))
+
+    loop.add_signal_handler(signal.SIGTERM, on_term)
 
 
 # Young-generation collections every 700 allocations stall a busy event loop; objects made at start-up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from roughcut.storage.seed import seed_demo_user
 
 log = logging.getLogger("roughcut")
 SERVICES = web.AppKey("services", Services)
+DRAINED = web.AppKey("drained", asyncio.Event)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -38,6 +40,7 @@ def create_app(settings: Settings) -> web.Application:
         chain.append(middlewares.forwarded_for(settings.trusted_proxies))
     app = web.Application(middlewares=chain)
     app[keys.SETTINGS] = settings
+    app[DRAINED] = asyncio.Event()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     signer = JwtTokens(load_keyring(settings), settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl)
     app[keys.TOKENS] = signer
@@ -97,13 +100,16 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         svc.chat,
     )
     app[keys.BLOBS], app[keys.LIMITER], app[keys.NOTIFIER] = svc.blobs, svc.limiter, svc.notifier
+    app[keys.PRESENCE] = svc.presence
     await _load_session_ends(app)
     await svc.publisher.start()
     await svc.writer.start()
     register_namespaces(res.sio, svc.realtime)  # no socket connects before startup ends
+    await svc.presence_runner.start()
     if settings.demo_user:
         await seed_demo_user(svc.accounts)
     yield
+    await svc.presence_runner.stop()
     await svc.writer.stop()  # stores what is queued, and publishes it, before the broker and engine close
     await svc.publisher.stop()
 
@@ -123,7 +129,11 @@ async def _load_session_ends(app: web.Application) -> None:
 async def drain(app: web.Application) -> None:
     """on_shutdown runs before aiohttp waits for open requests: SSE streams end instead of holding it up,
     and every socket is closed so its client reconnects to another node and replays from there."""
+    if app[DRAINED].is_set():
+        return  # SIGTERM drained already (roughcut serve); aiohttp's on_shutdown calls this again
+    app[DRAINED].set()
     if SERVICES in app:
         app[SERVICES].notifier.close()
+        await app[SERVICES].presence_runner.release()  # before the sockets close: see domain/presence.release
     await drain_sockets(app[keys.SIO])
     await app[keys.SIO].shutdown()

@@ -12,6 +12,7 @@ from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts
 from roughcut.domain.chat import Chat
 from roughcut.domain.ports import BlobStore, ProjectNews, RateLimiter, UnitOfWorkFactory
+from roughcut.domain.presence import Presence
 from roughcut.domain.projects import Projects
 from roughcut.security.access import AccessVerifier
 from roughcut.security.tokens import JwtTokens
@@ -30,3 +31,4 @@ BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
 NOTIFIER: web.AppKey[ProjectNews] = web.AppKey("notifier")
 CHAT = web.AppKey("chat", Chat)
 ACCESS = web.AppKey("access", AccessVerifier)
+PRESENCE = web.AppKey("presence", Presence)

@@ -6,6 +6,7 @@ The only module besides app.py that knows concrete adapters; it takes resources 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import aiohttp
@@ -17,10 +18,12 @@ from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts, AuthPolicy
 from roughcut.domain.chat import Chat, RoomMembers
 from roughcut.domain.clock import SystemClock
-from roughcut.domain.ports import BlobStore, Broker, Mailer, RateLimiter, UnitOfWorkFactory
+from roughcut.domain.ports import BlobStore, Broker, Mailer, PresenceStore, RateLimiter, UnitOfWorkFactory
+from roughcut.domain.presence import Coalescer, Presence, PresenceHub
 from roughcut.domain.projects import Projects
 from roughcut.realtime.base import RealtimeDeps
 from roughcut.realtime.notifier import Notifier
+from roughcut.realtime.presence import PresenceRunner
 from roughcut.realtime.publisher import NodeDelivery, Publisher
 from roughcut.security.access import AccessVerifier
 from roughcut.security.passwords import Passwords
@@ -29,6 +32,7 @@ from roughcut.security.social import SocialAuthenticator
 from roughcut.storage.blobs import LocalBlobStore
 from roughcut.storage.broker import LocalBroker, RedisBroker
 from roughcut.storage.mail import LogMailer, SmtpMailer
+from roughcut.storage.presence import LocalPresenceStore, RedisPresenceStore
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
 from roughcut.storage.repos.chat import GroupCommitWriter
 from roughcut.storage.s3 import S3BlobStore
@@ -60,6 +64,8 @@ class Services:
     publisher: Publisher
     writer: GroupCommitWriter
     realtime: RealtimeDeps
+    presence: Presence
+    presence_runner: PresenceRunner
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -74,6 +80,10 @@ def _broker(settings: Settings) -> Broker:
 
 def _limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
     return RedisRateLimiter(redis, settings.redis_prefix) if redis is not None else LocalRateLimiter()
+
+
+def _presence_store(settings: Settings, redis: Redis | None) -> PresenceStore:
+    return RedisPresenceStore(redis, settings.redis_prefix) if redis is not None else LocalPresenceStore()
 
 
 def build_services(settings: Settings, res: Resources) -> Services:
@@ -104,6 +114,15 @@ def build_services(settings: Settings, res: Resources) -> Services:
     projects = Projects(uow=uow, clock=clock, blobs=blobs, mailer=mailer, public_url=settings.public_url)
     writer = GroupCommitWriter(engine, publisher)
     chat = Chat(uow=uow, writer=writer, clock=clock, members=RoomMembers(clock))
+    publisher.node.attach_chat(chat)  # the chat reorder buffer reads a gap it waited for in vain
+    presence = Presence(
+        uow=uow,
+        store=_presence_store(settings, res.redis),
+        publisher=publisher,
+        clock=clock,
+        hub=PresenceHub(uuid.uuid4().hex, Coalescer(settings.presence_window)),
+        ttl=settings.presence_ttl,
+    )
     realtime = RealtimeDeps(
         tokens=res.access,
         projects=projects,
@@ -111,6 +130,8 @@ def build_services(settings: Settings, res: Resources) -> Services:
         chat_send_burst=settings.chat_send_burst,
         chat_send_rate=settings.chat_send_rate,
         chat_typing_ttl=settings.chat_typing_ttl,
+        chat_order=publisher.node.chat_order,
+        presence=presence,
     )
     return Services(
         uow=uow,
@@ -123,4 +144,6 @@ def build_services(settings: Settings, res: Resources) -> Services:
         publisher=publisher,
         writer=writer,
         realtime=realtime,
+        presence=presence,
+        presence_runner=PresenceRunner(presence, settings.presence_window, settings.presence_heartbeat),
     )

@@ -16,7 +16,7 @@ class ChatClient:
     def __init__(self) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.inbox: dict[str, asyncio.Queue[dict[str, Any]]] = {
-            name: asyncio.Queue() for name in ("message", "typing", "read")
+            name: asyncio.Queue() for name in ("message", "typing", "read", "resync")
         }
         for name, queue in self.inbox.items():
             self.sio.on(name, queue.put, namespace="/chat")

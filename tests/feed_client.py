@@ -17,7 +17,9 @@ class Feed:
     def __init__(self) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.resyncs: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.sio.on("event", self.events.put, namespace="/projects")
+        self.sio.on("resync", self.resyncs.put, namespace="/projects")
 
     async def connect(self, client: TestClient[Any, Any], token: str) -> Feed:
         await self.sio.connect(

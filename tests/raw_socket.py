@@ -2,7 +2,7 @@
 
 It speaks only what the tests need of the protocols (engine.io v4, Socket.IO v5, text packets):
 open `0{...}`, ping `2` / pong `3`, namespace connect `40/ns,{auth}` and its answer, events `42/ns,id[...]`
-and acks `43/ns,id[...]`, namespace disconnect `41/ns,`.
+(binary ones `45N-/ns,id[...]` and N binary frames) and acks `43/ns,id[...]`, namespace disconnect `41/ns,`.
 """
 
 from __future__ import annotations
@@ -55,21 +55,47 @@ class RawSocket:
                     raise AssertionError(f"connection refused: {packet}")
                 waiting = {p for p in waiting if not packet.startswith(p + "{")}
 
-    async def send_event(self, namespace: str, event: str, data: Any) -> int:
-        """Send an event that asks for an ack; returns the ack id (the answer is not awaited)."""
+    async def send_event(self, namespace: str, event: str, data: Any, *more: Any) -> int:
+        """Send an event asking for an ack (`more`: other arguments); returns its ack id without waiting."""
         self._next_id += 1
-        await self.ws.send_str(f"42{_prefix(namespace)}{self._next_id}{json.dumps([event, data])}")
+        await self.ws.send_str(f"42{_prefix(namespace)}{self._next_id}{json.dumps([event, data, *more])}")
         return self._next_id
 
-    async def call(self, namespace: str, event: str, data: Any) -> Any:
+    async def call(self, namespace: str, event: str, data: Any, *more: Any) -> Any:
         """Send an event and wait for its ack."""
-        ack_id = await self.send_event(namespace, event, data)
+        ack_id = await self.send_event(namespace, event, data, *more)
         expected = f"43{_prefix(namespace)}{ack_id}["
         async with asyncio.timeout(WAIT):
             while True:
                 packet = await self._receive()
                 if packet.startswith(expected):
                     return json.loads(packet[len(expected) - 1 :])[0]
+
+    async def call_binary(self, namespace: str, event: str, data: Any, attachments: list[bytes]) -> Any:
+        """Send a binary event (`data` holds `{"_placeholder": true, "num": i}` for attachment i); wait for its ack."""
+        self._next_id += 1
+        ack_id = self._next_id
+        header = f"45{len(attachments)}-{_prefix(namespace)}{ack_id}{json.dumps([event, data])}"
+        await self.ws.send_str(header)
+        for attachment in attachments:
+            await self.ws.send_bytes(attachment)
+        expected = f"43{_prefix(namespace)}{ack_id}["
+        async with asyncio.timeout(WAIT):
+            while True:
+                packet = await self._receive()
+                if packet.startswith(expected):
+                    return json.loads(packet[len(expected) - 1 :])[0]
+
+    async def closed(self) -> list[str]:
+        """Read until the server closes the WebSocket (failing after WAIT); returns the text packets it sent."""
+        texts: list[str] = []
+        async with asyncio.timeout(WAIT):
+            while True:
+                message = await self.ws.receive()
+                if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                    return texts
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    texts.append(message.data)
 
     async def send_disconnect(self, namespace: str) -> None:
         """Leave one namespace; the connection stays."""

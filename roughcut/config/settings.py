@@ -119,6 +119,12 @@ class Settings:
     chat_send_burst: int = 20
     chat_send_rate: int = 10
     chat_typing_ttl: float = 6.0
+    # Presence: an entry lives this long past its node's last heartbeat, beats come every
+    # `presence_heartbeat` seconds (each node also sweeps then), changes are coalesced per project
+    # for `presence_window` seconds. A dead node's users are offline within ttl + heartbeat.
+    presence_ttl: float = 30.0
+    presence_heartbeat: float = 10.0
+    presence_window: float = 1.0
     db_pool_size: int = 20
     db_max_overflow: int = 10
     s3_bucket: str = ""
@@ -164,6 +170,8 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
         previous = tuple(k for k in e.get("JWT_PREVIOUS_PUBLIC_KEYS", "").split("\n\n") if k.strip())
+        if 2 * _int(e, "PRESENCE_HEARTBEAT", 10, 1, 300) > _int(e, "PRESENCE_TTL", 30, 10, 600):
+            raise ConfigError("PRESENCE_HEARTBEAT: at most half of PRESENCE_TTL (a missed beat is not a death)")
         return cls(
             data_dir=Path(e.get("DATA_DIR", "var")),
             database_url=database_url,
@@ -198,6 +206,9 @@ class Settings:
             chat_send_burst=_int(e, "CHAT_SEND_BURST", 20, 1, 10_000),
             chat_send_rate=_int(e, "CHAT_SEND_RATE", 10, 1, 10_000),
             chat_typing_ttl=float(_int(e, "CHAT_TYPING_TTL", 6, 1, 60)),
+            presence_ttl=float(_int(e, "PRESENCE_TTL", 30, 10, 600)),
+            presence_heartbeat=float(_int(e, "PRESENCE_HEARTBEAT", 10, 1, 300)),
+            presence_window=_int(e, "PRESENCE_WINDOW_MS", 1000, 0, 60_000) / 1000,
             db_pool_size=_int(e, "DB_POOL_SIZE", 20, 1, 500),
             db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 10, 0, 500),
             s3_bucket=e.get("S3_BUCKET", ""),

@@ -40,6 +40,7 @@ INVALID_EMAIL = "Not a valid e-mail address."
 # Unicode categories an address never contains: control, format (zero-width, bidi), surrogate, private, unassigned.
 _NOT_IN_ADDRESSES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 CODE_DIGITS = 6
+NICKNAME_MAX = 50
 REFRESH_TOKEN_BYTES = 32
 
 
@@ -292,8 +293,8 @@ async def reset_password(acc: Accounts, email: str, verification_token: str, new
 
 def clean_nickname(nickname: str) -> str:
     nickname = nickname.strip()
-    if not 1 <= len(nickname) <= 50:
-        raise errors.ValidationFailed(fields={"nickname": ["Use 1 to 50 characters."]})
+    if not 1 <= len(nickname) <= NICKNAME_MAX:
+        raise errors.ValidationFailed(fields={"nickname": [f"Use 1 to {NICKNAME_MAX} characters."]})
     return nickname
 
 

@@ -81,6 +81,14 @@ async def join(chat: Chat, user_id: int, feedback_id: int, after_seq: int | None
     return JoinResult(state.project_id, state.last_seq, state.read_seq, missed[:REPLAY_MAX], truncated)
 
 
+async def between(chat: Chat, feedback_id: int, after_seq: int, before_seq: int) -> list[ChatMessage]:
+    """The stored messages strictly between two seqs, in seq order (a node filling a gap in live delivery)."""
+    if before_seq - after_seq <= 1:
+        return []
+    async with chat.uow() as uow:
+        return await uow.chat.after(feedback_id, after_seq, before_seq - after_seq - 1)
+
+
 def check_text(text: str) -> str:
     """Chat text: 1 to TEXT_MAX characters, not only white space."""
     if not text.strip() or len(text) > TEXT_MAX:

@@ -85,10 +85,20 @@ class ReadMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class PresenceChanged:
+    """A user's net presence change in a project (after coalescing): live only, never stored."""
+
+    project_id: int
+    user_id: int
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """A committed change and its audience: what the one publisher hands on."""
 
-    event: StoredEvent | MessagePosted | ReadMoved
+    event: StoredEvent | MessagePosted | ReadMoved | PresenceChanged
     audience: Audience
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,6 +22,7 @@ from roughcut.domain.account_model import (
 from roughcut.domain.chat_model import ChatMessage, PostMessage, RoomState, Sent
 from roughcut.domain.events import Committed, DomainEvent, StoredEvent
 from roughcut.domain.feedback_model import Comment, CommentCursor, FeedbackThread, NewComment
+from roughcut.domain.presence_model import Connection, Swept
 from roughcut.domain.project_model import (
     CalendarStage,
     Invitation,
@@ -256,6 +257,32 @@ class Broker(Protocol):
     async def publish(self, message: bytes) -> None: ...
     async def start(self, deliver: Callable[[bytes], Awaitable[None]], resubscribed: Callable[[], None]) -> None: ...
     async def stop(self) -> None: ...
+
+
+class PresenceStore(Protocol):
+    """Live presence entries per project, shared by every node (Redis) or kept in process.
+
+    Times are epoch seconds; an entry counts while its expiry is ahead, and its node's heartbeat moves
+    the expiry on. `change` removes and/or adds one entry atomically and answers the project's live
+    entries as they were just before (only the changed user's unless `everyone`). `heartbeat` answers
+    True when it had to restore the node's entries (a sweep had taken the node for dead).
+    """
+
+    async def change(
+        self,
+        project_id: int,
+        remove: Connection | None,
+        add: Connection | None,
+        now: float,
+        expiry: float,
+        everyone: bool = True,
+    ) -> list[Connection]: ...
+    async def online(self, project_id: int, now: float) -> list[Connection]: ...
+    async def heartbeat(
+        self, node: str, held: Mapping[int, Sequence[Connection]], now: float, expiry: float
+    ) -> bool: ...
+    async def sweep(self, now: float) -> list[Swept]: ...
+    async def release(self, node: str, until: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

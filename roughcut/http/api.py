@@ -16,6 +16,7 @@ from roughcut.http import (
     invitation_routes,
     me_routes,
     memo_routes,
+    presence_routes,
     project_routes,
 )
 from roughcut.http.jsonutil import json_response
@@ -32,6 +33,7 @@ ROUTE_MODULES: tuple[ApiRoutes, ...] = (
     event_stream_routes.routes,
     feedback_routes.routes,
     chat_routes.routes,
+    presence_routes.routes,
 )
 
 

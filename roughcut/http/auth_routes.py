@@ -96,7 +96,7 @@ async def signup(request: web.Request) -> web.Response:
     body=s.LoginRequest,
     query=s.CookieModeQuery,
     responses={200: s.TokenPairSchema},
-    errors=(429,),
+    errors=(401, 429),
     auth=False,
 )
 async def login(request: web.Request) -> web.Response:
@@ -117,7 +117,7 @@ async def login(request: web.Request) -> web.Response:
     tags=TAGS,
     body=s.RefreshRequest,
     responses={200: s.TokenPairSchema},
-    errors=(403, 429),
+    errors=(401, 403, 429),
     auth=False,
 )
 async def refresh(request: web.Request) -> web.Response:

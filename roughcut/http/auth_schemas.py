@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from marshmallow import Schema, fields, validate
 
 from roughcut.domain.account_model import CodePurpose
-from roughcut.wire.fields import Email, Text, Timestamp
+from roughcut.domain.accounts import NICKNAME_MAX, AuthPolicy
+from roughcut.wire.fields import Email, Text, Timestamp, Url
 
-CODE_RE = r"^\d{6}$"
+CODE_RE = r"^[0-9]{6}$"  # ASCII digits: Python's \d also takes other scripts' digits
+_POLICY = AuthPolicy()
+# The domain's password rule (accounts.check_password_rules), stated where the document can say it.
+PASSWORD = validate.Length(_POLICY.password_min, _POLICY.password_max)
 
 
 class UserSchema(Schema):
@@ -37,7 +43,7 @@ class EmailCodeSent(Schema):
 
 
 class VerifyCodeRequest(EmailCodeRequest):
-    code = fields.Str(required=True, validate=validate.Regexp(CODE_RE, error="Six digits."))
+    code = Text(required=True, validate=validate.Regexp(CODE_RE, error="Six digits."))
 
 
 class VerificationTokenSchema(Schema):
@@ -46,8 +52,8 @@ class VerificationTokenSchema(Schema):
 
 class SignupRequest(Schema):
     email = Email(required=True)
-    password = fields.Str(required=True, load_only=True)
-    nickname = Text(required=True)
+    password = fields.Str(required=True, load_only=True, validate=PASSWORD)
+    nickname = Text(required=True, nonblank=True, validate=validate.Length(1, NICKNAME_MAX))
     verification_token = fields.Str(required=True, validate=validate.Length(1, 200))
 
 
@@ -63,15 +69,20 @@ class RefreshRequest(Schema):
 class PasswordResetRequest(Schema):
     email = Email(required=True)
     verification_token = fields.Str(required=True, validate=validate.Length(1, 200))
-    new_password = fields.Str(required=True, load_only=True)
+    new_password = fields.Str(required=True, load_only=True, validate=PASSWORD)
 
 
 class SocialLoginRequest(Schema):
     code = fields.Str(validate=validate.Length(1, 2048))
-    redirect_uri = fields.Url(require_tld=False, validate=validate.Length(1, 2048))
+    redirect_uri = Url(validate=validate.Length(1, 2048))
     state = fields.Str(validate=validate.Length(1, 512))
     code_verifier = fields.Str(validate=validate.Length(43, 128))
     id_token = fields.Str(validate=validate.Length(1, 8192))
+
+    # What accounts.social_login needs: an authorization code with its redirect_uri, or (Google) an id_token.
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "anyOf": [{"required": ["code", "redirect_uri"]}, {"required": ["id_token"]}]
+    }
 
 
 class CookieModeQuery(Schema):

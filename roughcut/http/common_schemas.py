@@ -20,4 +20,4 @@ class ProblemSchema(Schema):
 
 class PageQuery(Schema):
     limit = fields.Int(load_default=20, validate=validate.Range(1, 100))
-    cursor = Text(validate=validate.Length(1, 200))
+    cursor = Text(validate=validate.Length(1, 200), metadata={"description": "A `next_cursor` this API gave out."})

@@ -148,7 +148,7 @@ class _Stream:
     summary="Live project events as text/event-stream (SSE): `id:` is the event id, resume with Last-Event-ID",
     tags=("projects",),
     query=StreamQuery,
-    responses={200: None},
+    responses={200: "text/event-stream"},
     errors=(404,),
 )
 async def stream_events(request: web.Request) -> web.StreamResponse:

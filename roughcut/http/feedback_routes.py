@@ -122,7 +122,7 @@ async def create_feedback(request: web.Request) -> web.Response:
     op="getFeedback",
     summary="A feedback thread with its versions and counters",
     tags=TAGS,
-    responses={200: fs.FeedbackSchema},
+    responses={200: fs.FeedbackSchema, 304: None},
     errors=(404,),
 )
 async def get_feedback(request: web.Request) -> web.Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
@@ -24,7 +24,7 @@ from roughcut.domain.feedback_model import (
     ShapeKind,
 )
 from roughcut.http.common_schemas import PageQuery
-from roughcut.wire.fields import Id, Text, Timestamp
+from roughcut.wire.fields import Bool, Id, Integer, Text, Timestamp
 from roughcut.wire.json import dumps
 from roughcut.wire.schemas import UserRefSchema
 
@@ -36,8 +36,8 @@ POSITION = validate.Range(0, SAFE_INT_MAX)
 POINT_DOC = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 2, "maxItems": 2}
 
 
-def _position(description: str) -> fields.Int:
-    return fields.Int(strict=True, allow_none=True, validate=POSITION, metadata={"description": description})
+def _position(description: str) -> Integer:
+    return Integer(allow_none=True, validate=POSITION, metadata={"description": description})
 
 
 def _id(description: str) -> Id:
@@ -55,6 +55,20 @@ class ShapeSchema(Schema):
     color = Text(required=True, validate=validate.Regexp(COLOR_PATTERN, error="A #RRGGBB colour."))
     width = fields.Float(required=True, validate=validate.Range(WIDTH_MIN, WIDTH_MAX))
     text = Text(allow_none=True, load_default=None, validate=validate.Length(max=LABEL_MAX))
+
+    # What _by_kind checks, as JSON Schema: two points for arrow, rect and ellipse; a text shape needs its text.
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"enum": sorted(k.value for k in TWO_POINT_KINDS)}}},
+                "then": {"properties": {"points": {"minItems": TWO_POINTS, "maxItems": TWO_POINTS}}},
+            },
+            {
+                "if": {"properties": {"kind": {"const": ShapeKind.TEXT.value}}},
+                "then": {"properties": {"text": {"type": "string", "minLength": 1}}, "required": ["text"]},
+            },
+        ]
+    }
 
     @validates_schema
     def _by_kind(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -113,18 +127,18 @@ class FeedbackPage(Schema):
 
 
 class FeedbackCreate(Schema):
-    title = Text(required=True, validate=validate.Length(1, TITLE_MAX))
+    title = Text(required=True, nonblank=True, validate=validate.Length(1, TITLE_MAX))
     description = Text(multiline=True, load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
 
 
 class FeedbackUpdate(Schema):
-    title = Text(validate=validate.Length(1, TITLE_MAX))
+    title = Text(nonblank=True, validate=validate.Length(1, TITLE_MAX))
     description = Text(multiline=True, validate=validate.Length(max=DESCRIPTION_MAX))
     status = fields.Enum(FeedbackStatus, by_value=True)
 
 
 class CommentEdit(Schema):
-    text = Text(multiline=True, validate=validate.Length(1, COMMENT_MAX))
+    text = Text(multiline=True, nonblank=True, validate=validate.Length(1, COMMENT_MAX))
     at_ms = _position("Where in the video, in milliseconds.")
     until_ms = _position("End of a range; needs at_ms and is not before it.")
     title = Text(validate=validate.Length(max=LABEL_MAX), metadata={"description": "Free text of old data."})
@@ -133,10 +147,16 @@ class CommentEdit(Schema):
 
 
 class CommentCreate(CommentEdit):
-    text = Text(multiline=True, required=True, validate=validate.Length(1, COMMENT_MAX))
+    text = Text(multiline=True, nonblank=True, required=True, validate=validate.Length(1, COMMENT_MAX))
     version_id = _id("A version of the same thread.")
     parent_id = _id("The comment this replies to, in the same thread.")
-    anonymous = fields.Bool(load_default=False, metadata={"description": "Hide the author from everyone else."})
+    anonymous = Bool(load_default=False, metadata={"description": "Hide the author from everyone else."})
+
+    # until_ms needs at_ms (that it is not before at_ms, JSON Schema cannot say: its description does).
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "if": {"properties": {"until_ms": {"type": "integer"}}, "required": ["until_ms"]},
+        "then": {"properties": {"at_ms": {"type": "integer"}}, "required": ["at_ms"]},
+    }
 
 
 class CommentSchema(Schema):
@@ -171,4 +191,4 @@ class CommentQuery(PageQuery):
 
 
 class ResolveRequest(Schema):
-    resolved = fields.Bool(load_default=True, metadata={"description": "False reopens the comment."})
+    resolved = Bool(load_default=True, metadata={"description": "False reopens the comment."})

@@ -27,7 +27,9 @@ def _me(user: Any) -> dict[str, Any]:
     return result
 
 
-@routes.route("GET", "/me", op="getMe", summary="The caller's account", tags=TAGS, responses={200: UserSchema})
+@routes.route(
+    "GET", "/me", op="getMe", summary="The caller's account", tags=TAGS, responses={200: UserSchema, 304: None}
+)
 async def get_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
     return etag_response(request, _me(await profile.get_me(_accounts(request), claims.user_id)))
@@ -57,7 +59,7 @@ async def update_me(request: web.Request) -> web.Response:
     tags=TAGS,
     body=MeDelete,
     responses={204: None},
-    errors=(403,),
+    errors=(409,),
 )
 async def delete_me(request: web.Request) -> web.Response:
     claims = authenticate(request)

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 
 from roughcut import keys
 from roughcut.domain import project_memos
-from roughcut.domain.calendar import calendar
+from roughcut.domain.calendar import MAX_RANGE_DAYS, calendar
 from roughcut.domain.project_model import ProjectMemo, StageName, StageStatus, UpdateProjectMemo
 from roughcut.domain.projects import Projects
 from roughcut.http import cursor
@@ -41,7 +41,7 @@ class ProjectMemoPage(Schema):
 
 class CalendarQuery(Schema):
     from_ = fields.Date(data_key="from", required=True)
-    to = fields.Date(required=True)
+    to = fields.Date(required=True, metadata={"description": f"Not before `from`, and {MAX_RANGE_DAYS} days at most."})
 
 
 class CalendarStageSchema(Schema):
@@ -162,7 +162,7 @@ async def delete_memo(request: web.Request) -> web.Response:
     summary="Stages and memos of the caller's projects and personal memos in a date range",
     tags=CALENDAR_TAGS,
     query=CalendarQuery,
-    responses={200: CalendarSchema},
+    responses={200: CalendarSchema, 304: None},
 )
 async def get_calendar(request: web.Request) -> web.Response:
     claims = authenticate(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from roughcut.domain.memos import MEMO_MAX
 from roughcut.http.common_schemas import PageQuery
 from roughcut.wire.fields import Text, Timestamp
 
@@ -18,17 +19,17 @@ class MemoSchema(Schema):
 
 class MemoCreate(Schema):
     date = fields.Date(required=True)
-    memo = Text(multiline=True, required=True, validate=validate.Length(1, 2000))
+    memo = Text(multiline=True, nonblank=True, required=True, validate=validate.Length(1, MEMO_MAX))
 
 
 class MemoUpdate(Schema):
     date = fields.Date()
-    memo = Text(multiline=True, validate=validate.Length(1, 2000))
+    memo = Text(multiline=True, nonblank=True, validate=validate.Length(1, MEMO_MAX))
 
 
 class MemoQuery(PageQuery):
     from_ = fields.Date(data_key="from")
-    to = fields.Date()
+    to = fields.Date(metadata={"description": "Not before `from`."})
 
 
 class MemoPage(Schema):

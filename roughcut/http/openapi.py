@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_instance
 from marshmallow import Schema
 
 from roughcut import __version__
+from roughcut.domain.project_model import StageName
 from roughcut.http.common_schemas import ProblemSchema
-from roughcut.http.routing import Operation
+from roughcut.http.routing import MAX_ID, Operation
+from roughcut.security.social import SUPPORTED_PROVIDERS
 
 _PARAM = re.compile(r"{(\w+)}")
 _DESCRIPTIONS = {
@@ -20,17 +24,57 @@ _DESCRIPTIONS = {
     201: "Created",
     202: "Accepted",
     204: "No Content",
-    400: "Bad request",
-    401: "Not authenticated",
-    403: "Forbidden",
+    304: "Not Modified: the If-None-Match header holds the current ETag",
+    400: "Bad request (code_invalid, verification_token_invalid, social_login_failed)",
+    401: "Not authenticated (token_missing, token_invalid, token_expired, session_revoked, invalid_credentials, ...)",
+    403: "Forbidden (permission_denied; csrf_failed for a cookie-mode call without the X-CSRF-Token header)",
     404: "Not found",
     409: "Conflict",
     413: "Payload too large",
     422: "Validation failed",
-    429: "Too many requests",
+    429: "Too many requests (see Retry-After)",
     502: "Provider unavailable",
-    503: "Unavailable",
+    503: "Unavailable (transaction_conflict, service_unavailable): nothing was changed; retry",
 }
+# Path parameters: every `*_id` is a 64-bit id; the others are listed here. A path parameter that is neither
+# fails the build, so each one is stated.
+_ID_PARAMETER: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "stage": {"type": "string", "enum": [s.value for s in StageName]},
+    "provider": {"type": "string", "enum": sorted(SUPPORTED_PROVIDERS)},
+    "token": {"type": "string", "minLength": 1, "description": "The token of an invitation link."},
+}
+# A marshmallow Schema may state what its fields cannot (cross-field rules) as JSON Schema in this class attribute.
+EXTRA = "json_schema_extra"
+
+
+class _Plugin(MarshmallowPlugin):
+    """apispec's marshmallow plugin, plus each schema's own JSON Schema (`json_schema_extra`)."""
+
+    def schema_helper(self, name: str, definition: dict[Any, Any], **kwargs: Any) -> dict[Any, Any] | None:  # type: ignore[override]
+        result: dict[str, Any] | None = super().schema_helper(name, definition, **kwargs)  # type: ignore[no-untyped-call]
+        schema = kwargs.get("schema")
+        extra = getattr(type(resolve_schema_instance(schema)), EXTRA, None) if schema is not None else None
+        if result is not None and extra:
+            _merge(result, extra)
+        return result
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Deep-merge `extra` into `into`: nested objects merge key by key, anything else is replaced."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    if name.endswith("_id"):
+        return dict(_ID_PARAMETER)
+    if name not in _PATH_PARAMETERS:
+        raise ValueError(f"undocumented path parameter {name}")
+    return dict(_PATH_PARAMETERS[name])
 
 
 def _schema_name(schema: type[Schema]) -> str:
@@ -49,7 +93,7 @@ def build_spec(operations: Iterable[Operation], server_url: str = "/api/v1") -> 
         title="roughcut API",
         version=__version__,
         openapi_version="3.1.0",
-        plugins=[MarshmallowPlugin(schema_name_resolver=_resolver)],
+        plugins=[_Plugin(schema_name_resolver=_resolver)],
         info={
             "description": "Real-time-first backend for video-production collaboration. Errors are RFC 9457 "
             "problem+json with a stable `code`."
@@ -82,7 +126,8 @@ def build_spec(operations: Iterable[Operation], server_url: str = "/api/v1") -> 
 def _operation(op: Operation) -> dict[str, Any]:
     doc: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": list(op.tags)}
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in _PARAM.findall(op.path)
+        {"name": name, "in": "path", "required": True, "schema": _path_parameter(name)}
+        for name in _PARAM.findall(op.path)
     ]
     if op.query is not None:
         params.append({"in": "query", "schema": op.query})
@@ -93,7 +138,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, schema in op.responses.items():
         entry: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "OK")}
-        if schema is not None:
+        if isinstance(schema, str):  # a media type of its own, e.g. text/event-stream
+            entry["content"] = {schema: {"schema": {"type": "string"}}}
+        elif schema is not None:
             entry["content"] = {"application/json": {"schema": schema}}
         responses[str(status)] = entry
     for status in op.errors:

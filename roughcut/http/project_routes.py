@@ -14,6 +14,7 @@ from roughcut.domain.project_model import (
     Project,
     ProjectQuery,
     ProjectSummary,
+    Role,
     Stage,
     UpdateProject,
     UserRef,
@@ -150,7 +151,7 @@ async def create_project(request: web.Request) -> web.Response:
     op="getProject",
     summary="A project with its members",
     tags=TAGS,
-    responses={200: ps.ProjectDetailSchema},
+    responses={200: ps.ProjectDetailSchema, 304: None},
     errors=(404,),
 )
 async def get_project(request: web.Request) -> web.Response:
@@ -242,7 +243,11 @@ async def change_role(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, ps.RoleUpdate)
     members = await projects.change_role(
-        _deps(request), claims.user_id, path_int(request, "project_id"), path_int(request, "user_id"), data["role"]
+        _deps(request),
+        claims.user_id,
+        path_int(request, "project_id"),
+        path_int(request, "user_id"),
+        Role(data["role"]),
     )
     return json_response({"items": MEMBERS.dump(members)})
 
@@ -315,7 +320,7 @@ async def list_events(request: web.Request) -> web.Response:
     op="getProjectMetadata",
     summary="Title and description for Next.js generateMetadata",
     tags=TAGS,
-    responses={200: ps.MetadataSchema},
+    responses={200: ps.MetadataSchema, 304: None},
     errors=(404,),
 )
 async def get_metadata(request: web.Request) -> web.Response:

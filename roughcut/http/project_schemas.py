@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from roughcut.domain.project_model import SORTS, ProjectStatus, Role, StageName, StageStatus
 from roughcut.http.common_schemas import PageQuery
-from roughcut.wire.fields import Id, Text, Timestamp
+from roughcut.wire.fields import Id, RangeBound, Text, Timestamp
 from roughcut.wire.schemas import EventSchema, UserRefSchema
 
 COLOR = validate.Regexp(r"^(#[0-9A-Fa-f]{6}|[a-z]{1,16}|)$", error="A #RRGGBB colour or a colour name.")
 
 
+NOT_BEFORE_START = "Not before start_at (when both are given)."
+
+
 class StageSchema(Schema):
     stage = fields.Enum(StageName, by_value=True, required=True)
     start_at = Timestamp(allow_none=True, load_default=None)
-    end_at = Timestamp(allow_none=True, load_default=None)
+    end_at = Timestamp(allow_none=True, load_default=None, metadata={"description": NOT_BEFORE_START})
     status = fields.Enum(StageStatus, by_value=True, load_default=StageStatus.TODO)
 
     @validates_schema
@@ -27,21 +32,38 @@ class StageSchema(Schema):
 
 class StageUpdate(Schema):
     start_at = Timestamp(allow_none=True, load_default=None)
-    end_at = Timestamp(allow_none=True, load_default=None)
+    end_at = Timestamp(allow_none=True, load_default=None, metadata={"description": NOT_BEFORE_START})
     status = fields.Enum(StageStatus, by_value=True, required=True)
 
 
 class ProjectCreate(Schema):
-    name = Text(required=True, validate=validate.Length(1, 100))
+    name = Text(required=True, nonblank=True, validate=validate.Length(1, 100))
     manager = Text(load_default="", validate=validate.Length(max=100))
     consumer = Text(load_default="", validate=validate.Length(max=100))
     description = Text(multiline=True, load_default="", validate=validate.Length(max=5000))
     color = Text(load_default="", validate=COLOR)
-    stages = fields.List(fields.Nested(StageSchema), load_default=list, validate=validate.Length(max=8))
+    stages = fields.List(
+        fields.Nested(StageSchema),
+        load_default=list,
+        validate=validate.Length(max=len(StageName)),
+        metadata={"description": "Each stage at most once; the ones left out are scheduled later."},
+    )
+
+    # Each stage at most once (projects.full_schedule): no more than one item per stage name.
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "properties": {
+            "stages": {
+                "allOf": [
+                    {"contains": {"properties": {"stage": {"const": name.value}}}, "minContains": 0, "maxContains": 1}
+                    for name in StageName
+                ]
+            }
+        }
+    }
 
 
 class ProjectUpdate(Schema):
-    name = Text(validate=validate.Length(1, 100))
+    name = Text(nonblank=True, validate=validate.Length(1, 100))
     manager = Text(validate=validate.Length(max=100))
     consumer = Text(validate=validate.Length(max=100))
     description = Text(multiline=True, validate=validate.Length(max=5000))
@@ -100,8 +122,8 @@ class ProjectQuerySchema(PageQuery):
     q = Text(validate=validate.Length(1, 100))
     stage = fields.Enum(StageName, by_value=True)
     role = fields.Enum(Role, by_value=True)
-    from_ = Timestamp(data_key="from")
-    to = Timestamp()
+    from_ = RangeBound(data_key="from", metadata={"description": "Stages ending at or after this (a date: that day)."})
+    to = RangeBound(end=True, metadata={"description": "Stages starting at or before this; not before `from`."})
     sort = Text(load_default="-updated_at", validate=validate.OneOf(SORTS))
 
 
@@ -109,8 +131,12 @@ class MemberList(Schema):
     items = fields.List(fields.Nested(MemberSchema), required=True)
 
 
+# Roles one may give: the owner changes only by a transfer (POST /projects/{id}/transfer).
+GRANTABLE_ROLES = [Role.MANAGER.value, Role.MEMBER.value]
+
+
 class RoleUpdate(Schema):
-    role = fields.Enum(Role, by_value=True, required=True)
+    role = Text(required=True, validate=validate.OneOf(GRANTABLE_ROLES))
 
 
 class TransferRequest(Schema):

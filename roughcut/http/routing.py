@@ -16,6 +16,29 @@ from roughcut.wire.validation import load
 
 MAX_ID = 2**63 - 1  # ids are 64-bit; a larger one cannot exist (and must not reach the database)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def standard_errors(method: str, *, auth: bool, body: bool, query: bool) -> frozenset[int]:
+    """The error statuses every operation of this kind may answer, whatever its handler does.
+
+    401 token_missing/invalid/expired or session_revoked (authenticated calls); 403 csrf_failed (cookie mode,
+    unsafe methods); 413 payload_too_large (a body past api.MAX_BODY); 422 validation_failed (a body or
+    query); 503 transaction_conflict (a write still conflicting after @writes' retries) or service_unavailable.
+    """
+    unsafe = method.upper() in UNSAFE_METHODS
+    found: set[int] = set()
+    if auth:
+        found.add(401)
+        if unsafe:
+            found.add(403)
+    if body:
+        found.update((413, 422))
+    if query:
+        found.add(422)
+    if unsafe:
+        found.add(503)
+    return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +52,7 @@ class Operation:
     tags: tuple[str, ...]
     body: type[Schema] | None = None
     query: type[Schema] | None = None
-    responses: Mapping[int, type[Schema] | None] = field(default_factory=dict)
+    responses: Mapping[int, type[Schema] | str | None] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     auth: bool = True
 
@@ -51,15 +74,14 @@ class ApiRoutes:
         tags: tuple[str, ...],
         body: type[Schema] | None = None,
         query: type[Schema] | None = None,
-        responses: Mapping[int, type[Schema] | None] | None = None,
+        responses: Mapping[int, type[Schema] | str | None] | None = None,
         errors: tuple[int, ...] = (),
         auth: bool = True,
     ) -> Callable[[Handler], Handler]:
         """Register `method path` and its OpenAPI description."""
 
         def deco(handler: Handler) -> Handler:
-            std: tuple[int, ...] = (401,) if auth else ()
-            std += (422,) if body or query else ()
+            std = standard_errors(method, auth=auth, body=body is not None, query=query is not None)
             self.operations.append(
                 Operation(
                     method.lower(),

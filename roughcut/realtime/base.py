@@ -16,8 +16,10 @@ from roughcut.domain import errors
 from roughcut.domain.account_model import AccessClaims
 from roughcut.domain.chat import Chat
 from roughcut.domain.ports import TokenIssuer
+from roughcut.domain.presence import Presence
 from roughcut.domain.projects import Projects
 from roughcut.realtime.envelope import error_ack, event
+from roughcut.realtime.ordering import ChatOrder
 from roughcut.realtime.rooms import session_room, user_room
 
 log = logging.getLogger("roughcut.realtime")
@@ -53,6 +55,8 @@ class RealtimeDeps:
     chat_send_burst: int
     chat_send_rate: float
     chat_typing_ttl: float
+    chat_order: ChatOrder | None = None  # this node's reorder buffer: a join sets its baseline
+    presence: Presence | None = None  # this node's presence hub and its ports
 
 
 class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]

@@ -15,8 +15,10 @@ from roughcut.domain.chat_model import PostMessage
 from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
+from roughcut.realtime.ordering import ChatOrder
+from roughcut.realtime.recovery import resync_payload
 from roughcut.realtime.rooms import CHAT_NAMESPACE, chat_room
-from roughcut.wire.fields import Id, Text
+from roughcut.wire.fields import Bool, Id, Text
 from roughcut.wire.schemas import MessageSchema
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class SendSchema(Schema):
 
 class TypingSchema(Schema):
     feedback_id = Id(required=True)
-    typing = fields.Bool(required=True, truthy={True}, falsy={False})
+    typing = Bool(required=True)
 
 
 class ReadSchema(Schema):
@@ -87,6 +89,7 @@ class ChatNamespace(AuthNamespace):
         "message": MessageSchema,
         "typing": TYPING,
         "read": READ,
+        "resync": resync_payload("feedback_id"),
         "auth_expired": AUTH_EXPIRED,
     }
 
@@ -94,11 +97,19 @@ class ChatNamespace(AuthNamespace):
     def build(cls, deps: RealtimeDeps) -> Self:
         """The namespace of this node."""
         budget = SendBudget(deps.chat_send_burst, deps.chat_send_rate)
-        return cls(deps.tokens, deps.chat, budget, deps.chat_typing_ttl)
+        return cls(deps.tokens, deps.chat, budget, deps.chat_typing_ttl, deps.chat_order)
 
-    def __init__(self, tokens: TokenIssuer, deps: chat.Chat, budget: SendBudget, typing_ttl: float) -> None:
+    def __init__(
+        self,
+        tokens: TokenIssuer,
+        deps: chat.Chat,
+        budget: SendBudget,
+        typing_ttl: float,
+        order: ChatOrder | None = None,
+    ) -> None:
         super().__init__(tokens)
         self.deps = deps
+        self.order = order
         self.budget = budget
         self.typing_ttl = typing_ttl  # a typing notice without a stop expires by itself after this long
         self._typing: dict[tuple[str, int], asyncio.TimerHandle] = {}
@@ -115,6 +126,9 @@ class ChatNamespace(AuthNamespace):
         except errors.DomainError:
             await self.leave_room(sid, room)
             raise
+        if self.order is not None:
+            # What this socket read: live messages go on from here, in seq order (realtime/ordering.py).
+            self.order.joined(fid, joined.last_seq)
         return {
             "feedback_id": fid,
             "last_seq": joined.last_seq,

@@ -14,13 +14,15 @@ from typing import Any
 
 import orjson
 
-from roughcut.domain.events import USER_DELETED, Committed, MessagePosted, ReadMoved, StoredEvent
+from roughcut.domain.events import USER_DELETED, Committed, MessagePosted, PresenceChanged, ReadMoved, StoredEvent
 from roughcut.realtime.rooms import (
     CHAT_NAMESPACE,
+    PRESENCE_NAMESPACE,
     PROJECTS_NAMESPACE,
     ROOT_NAMESPACE,
     chat_room,
     member_room,
+    presence_room,
     session_room,
 )
 from roughcut.wire.json import OPTIONS
@@ -99,6 +101,13 @@ def route(batch: Sequence[Committed]) -> Dispatch:
             payload = {"feedback_id": event.feedback_id, "user_id": event.user_id, "seq": event.seq}
             if rooms:
                 out.steps.append(Emit(CHAT_NAMESPACE, "read", payload, rooms))
+            continue
+        if isinstance(event, PresenceChanged):
+            rooms = [presence_room(event.project_id, u) for u in c.audience.users]
+            change: dict[str, Any] = {"project_id": event.project_id, "user_id": event.user_id}
+            change.update(status=event.status, at=event.at)
+            if rooms:
+                out.steps.append(Emit(PRESENCE_NAMESPACE, "presence", change, rooms))
             continue
         if event.project_id is not None:
             _project_event(event, c, out)

@@ -11,6 +11,7 @@ from roughcut.domain import errors, projects
 from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
+from roughcut.realtime.recovery import resync_payload
 from roughcut.realtime.rooms import PROJECTS_NAMESPACE, member_room
 from roughcut.wire.fields import Id
 from roughcut.wire.schemas import EventSchema
@@ -31,7 +32,11 @@ class ProjectsNamespace(AuthNamespace):
     """Members subscribe; events arrive as `event {id, project_id, type, data, actor, at}`."""
 
     path = PROJECTS_NAMESPACE
-    emits: ClassVar[Mapping[str, Payload]] = {"event": EventSchema, "auth_expired": AUTH_EXPIRED}
+    emits: ClassVar[Mapping[str, Payload]] = {
+        "event": EventSchema,
+        "resync": resync_payload("project_id"),
+        "auth_expired": AUTH_EXPIRED,
+    }
 
     @classmethod
     def build(cls, deps: RealtimeDeps) -> Self:

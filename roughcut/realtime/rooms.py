@@ -31,3 +31,11 @@ CHAT_NAMESPACE = "/chat"
 def chat_room(feedback_id: int, user_id: int) -> str:
     """One member's sockets in one thread's chat; messages go to the rooms of the thread's members."""
     return f"chat:{feedback_id}:user:{user_id}"
+
+
+PRESENCE_NAMESPACE = "/presence"
+
+
+def presence_room(project_id: int, user_id: int) -> str:
+    """One member's sockets watching one project's presence; changes go to the rooms of its members."""
+    return f"presence:{project_id}:user:{user_id}"

@@ -18,6 +18,7 @@ from roughcut.config import Settings
 from roughcut.realtime.base import AuthNamespace, RealtimeDeps
 from roughcut.realtime.chat import ChatNamespace
 from roughcut.realtime.fanout import LocalManager, RedisManager
+from roughcut.realtime.presence import PresenceNamespace
 from roughcut.realtime.projects import ProjectsNamespace
 from roughcut.realtime.protocol import CheckedServer, WarningBudget, checked_translate_request, engine_frame_problem
 from roughcut.realtime.root import RootNamespace
@@ -27,7 +28,7 @@ MAX_MESSAGE = 64 * 1024  # largest client packet; chat text is capped far below 
 PING_INTERVAL = 25
 PING_TIMEOUT = 20
 
-NAMESPACES: tuple[type[AuthNamespace], ...] = (RootNamespace, ProjectsNamespace, ChatNamespace)
+NAMESPACES: tuple[type[AuthNamespace], ...] = (RootNamespace, ProjectsNamespace, ChatNamespace, PresenceNamespace)
 NAMESPACE_PATHS = tuple(ns.path for ns in NAMESPACES)
 
 

@@ -120,13 +120,18 @@ async def test_readiness_reports_a_failed_dependency(make_client: Any) -> None:
 async def test_asyncapi_document(client: TestClient[Any, Any]) -> None:
     doc = await (await client.get("/api/v1/asyncapi.json")).json()
     assert doc["asyncapi"].startswith("2.")
-    assert set(doc["channels"]) == {"/", "/projects", "/chat"}
+    assert set(doc["channels"]) == {"/", "/projects", "/chat", "/presence"}
     chat_in = {m["name"]: m for m in doc["channels"]["/chat"]["publish"]["message"]["oneOf"]}
     assert set(chat_in) == {"join", "leave", "send", "typing", "read", "reauth"}
     assert chat_in["send"]["payload"]["properties"]["text"]["maxLength"] == 4000
     chat_out = {m["name"] for m in doc["channels"]["/chat"]["subscribe"]["message"]["oneOf"]}
-    assert chat_out == {"message", "typing", "read", "auth_expired"}
+    assert chat_out == {"message", "typing", "read", "resync", "auth_expired"}
+    projects_out = {m["name"]: m for m in doc["channels"]["/projects"]["subscribe"]["message"]["oneOf"]}
+    assert projects_out["resync"]["payload"]["required"] == ["project_id"]
     assert {m["name"] for m in doc["channels"]["/projects"]["publish"]["message"]["oneOf"]} >= {"subscribe"}
+    presence_in = {m["name"] for m in doc["channels"]["/presence"]["publish"]["message"]["oneOf"]}
+    assert presence_in == {"subscribe", "unsubscribe", "status", "reauth"}
+    assert {m["name"] for m in doc["channels"]["/presence"]["subscribe"]["message"]["oneOf"]} >= {"presence"}
 
 
 def test_openapi_is_valid() -> None:

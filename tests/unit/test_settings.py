@@ -106,5 +106,5 @@ def test_trusted_proxies_are_addresses_or_networks() -> None:
     settings = Settings.from_env({"TRUSTED_PROXIES": "10.0.0.7, 172.18.0.0/16,fd00::/8"})
     assert settings.trusted_proxies == ("10.0.0.7/32", "172.18.0.0/16", "fd00::/8")
     assert Settings.from_env({}).trusted_proxies == ()
-    with pytest.raises(ConfigError, match="^TRUSTED_PROXIES:"):
+    with pytest.raises(ConfigError, match=r"^TRUSTED_PROXIES:"):
         Settings.from_env({"TRUSTED_PROXIES": "haproxy"})

@@ -1,0 +1,148 @@
+"""`/presence`: who is online or away in a project; changes arrive coalesced, through the one publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Self
+
+from marshmallow import Schema, validate
+
+from roughcut.domain import presence
+from roughcut.domain.ports import TokenIssuer
+from roughcut.domain.presence_model import Status
+from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
+from roughcut.realtime.envelope import event
+from roughcut.realtime.rooms import PRESENCE_NAMESPACE, presence_room
+from roughcut.wire.fields import Id, Text
+
+log = logging.getLogger(__name__)
+
+FLUSH_POLLS_PER_WINDOW = 2  # a change leaves between one and one and a half windows after it happened
+CHOSEN = (str(Status.ONLINE), str(Status.AWAY))
+Step = Callable[[presence.Presence], Awaitable[object]]
+
+
+class SubscribeSchema(Schema):
+    project_id = Id(required=True)
+
+
+class UnsubscribeSchema(Schema):
+    project_id = Id(required=True)
+
+
+class StatusSchema(Schema):
+    status = Text(required=True, validate=validate.OneOf(CHOSEN))
+
+
+PRESENCE: dict[str, Any] = {
+    "type": "object",
+    "required": ["project_id", "user_id", "status", "at"],
+    "properties": {
+        "project_id": {"type": "integer"},
+        "user_id": {"type": "integer"},
+        "status": {"enum": [str(s) for s in Status]},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+class PresenceNamespace(AuthNamespace):
+    """Members subscribe to a project's presence; `presence {project_id, user_id, status, at}` follows."""
+
+    path = PRESENCE_NAMESPACE
+    emits: ClassVar[Mapping[str, Payload]] = {"presence": PRESENCE, "auth_expired": AUTH_EXPIRED}
+
+    @classmethod
+    def build(cls, deps: RealtimeDeps) -> Self:
+        """The namespace of this node."""
+        assert deps.presence is not None, "presence is wired by services.build_services"
+        return cls(deps.tokens, deps.presence)
+
+    def __init__(self, tokens: TokenIssuer, deps: presence.Presence) -> None:
+        super().__init__(tokens)
+        self.deps = deps
+
+    @event(SubscribeSchema)
+    async def on_subscribe(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Count this socket in the project (members only) and answer who is there now."""
+        user_id, _ = await self.caller(sid)
+        project_id = data["project_id"]
+        room = presence_room(project_id, user_id)
+        await self.enter_room(sid, room)  # first, so no change announced meanwhile is missed
+        try:
+            online = await presence.subscribe(self.deps, user_id, sid, project_id)
+        except Exception:
+            await self.leave_room(sid, room)
+            raise
+        if not self.alive(sid):  # gone while this ran: its disconnect may have missed the new entry
+            await presence.disconnect(self.deps, sid)
+        return {"project_id": project_id, "online": [u.wire() for u in online]}
+
+    @event(UnsubscribeSchema)
+    async def on_unsubscribe(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Stop counting in (and hearing about) a project."""
+        user_id, _ = await self.caller(sid)
+        await self.leave_room(sid, presence_room(data["project_id"], user_id))
+        await presence.unsubscribe(self.deps, sid, data["project_id"])
+        return {}
+
+    @event(StatusSchema)
+    async def on_status(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """This socket's status (online or away) in every project it is subscribed to."""
+        user_id, _ = await self.caller(sid)
+        await presence.set_status(self.deps, user_id, sid, Status(data["status"]))
+        if not self.alive(sid):  # gone while this ran: forget what it recorded
+            await presence.disconnect(self.deps, sid)
+        return {}
+
+    async def disconnected(self, sid: str) -> None:
+        """The socket leaves every project it counted in."""
+        try:
+            await presence.disconnect(self.deps, sid)
+        except Exception:
+            # Its entries expire by themselves: this node's heartbeat no longer refreshes them.
+            log.exception("presence disconnect failed", extra={"sid": sid})
+
+
+class PresenceRunner:
+    """This node's presence timers: the coalescing flush and the heartbeat with its sweep."""
+
+    def __init__(self, deps: presence.Presence, window: float, interval: float) -> None:
+        self.deps = deps
+        self.window = window
+        self.interval = interval
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Register this node (first heartbeat) and start the timers."""
+        await self._guard("presence heartbeat failed", presence.tick)
+        loop = asyncio.get_running_loop()
+        poll = self.window / FLUSH_POLLS_PER_WINDOW
+        self._tasks = [
+            loop.create_task(self._every(poll, "presence flush failed", presence.flush)),
+            loop.create_task(self._every(self.interval, "presence heartbeat failed", presence.tick)),
+        ]
+
+    async def _guard(self, message: str, step: Step) -> None:
+        try:
+            await step(self.deps)
+        except Exception:
+            log.exception(message)
+
+    async def _every(self, seconds: float, message: str, step: Step) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self._guard(message, step)
+
+    async def release(self) -> None:
+        """Node shutdown begins: sockets about to be closed keep their entries for a short grace."""
+        await self._guard("presence release failed", presence.release)
+
+    async def stop(self) -> None:
+        """Stop the timers."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

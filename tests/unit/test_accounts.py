@@ -16,21 +16,6 @@ PW = "long enough password"
 
 
 @pytest.fixture
-def store() -> Store:
-    return Store()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def outbox() -> Outbox:
-    return Outbox()
-
-
-@pytest.fixture
 def acc(store: Store, clock: FakeClock, outbox: Outbox) -> Accounts:
     policy = AuthPolicy(refresh_idle_ttl=3600, refresh_absolute_ttl=3 * 3600)
     return Accounts(lambda: FakeUow(store), PlainHasher(), FakeTokens(), outbox, clock, b"pepper" * 8, policy=policy)

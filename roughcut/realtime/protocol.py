@@ -15,6 +15,7 @@ through one token bucket per node. tests/e2e/test_malformed_packets.py pins the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -240,12 +241,31 @@ async def close_connection(eio: engineio.AsyncServer, eio_sid: str) -> bool:
     return True
 
 
+class OpenWebSockets:
+    """The WebSocket handlers running on this node, so a drain can wait for their close handshakes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def opened(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def closed(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+
 class CheckedServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server with CheckedPacket: a malformed packet closes its connection with a warning."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(serializer=CheckedPacket, **kwargs)
         self.bad_input = WarningBudget(log)
+        self.open_websockets = OpenWebSockets()
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         sock = self.eio.sockets.get(eio_sid)

@@ -7,6 +7,7 @@ AsyncAPI document) reads NAMESPACES: adding one (`/presence`, `/uploads`) is one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,13 @@ from roughcut.realtime.chat import ChatNamespace
 from roughcut.realtime.fanout import LocalManager, RedisManager
 from roughcut.realtime.presence import PresenceNamespace
 from roughcut.realtime.projects import ProjectsNamespace
-from roughcut.realtime.protocol import CheckedServer, WarningBudget, checked_translate_request, engine_frame_problem
+from roughcut.realtime.protocol import (
+    CheckedServer,
+    OpenWebSockets,
+    WarningBudget,
+    checked_translate_request,
+    engine_frame_problem,
+)
 from roughcut.realtime.root import RootNamespace
 from roughcut.wire.json import SocketJson
 
@@ -47,9 +54,17 @@ def plain_websocket_class(compress: bool) -> type[EngineWebSocket]:
     return PlainWebSocket
 
 
-def _websocket_class(compress: bool, warnings: WarningBudget) -> type[EngineWebSocket]:
+def _websocket_class(compress: bool, warnings: WarningBudget, open_sockets: OpenWebSockets) -> type[EngineWebSocket]:
     class RoughcutWebSocket(plain_websocket_class(compress)):  # type: ignore[misc]
-        """Ends the connection on a frame engine.io cannot decode (realtime/protocol.py)."""
+        """Ends the connection on a frame engine.io cannot decode (realtime/protocol.py); counted while open."""
+
+        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+            open_sockets.opened()
+            try:
+                response: WebSocketResponse = await super().__call__(environ)
+                return response
+            finally:
+                open_sockets.closed()
 
         async def wait(self) -> str | bytes:
             frame: str | bytes = await super().wait()
@@ -89,7 +104,7 @@ def create_sio(settings: Settings, redis_options: Mapping[str, Any] | None = Non
     driver = sio.eio._async
     sio.eio._async = {
         **driver,
-        "websocket": _websocket_class(settings.ws_compression, sio.bad_input),
+        "websocket": _websocket_class(settings.ws_compression, sio.bad_input, sio.open_websockets),
         "translate_request": checked_translate_request(driver["translate_request"], sio.eio, sio.bad_input),
     }
     return sio
@@ -104,13 +119,20 @@ def register_namespaces(sio: socketio.AsyncServer, deps: RealtimeDeps) -> None:
 DRAIN_SECONDS = 5.0
 
 
-async def drain_sockets(sio: socketio.AsyncServer) -> None:
-    """Node shutdown: send every socket a close (without waiting for its queue) so clients move elsewhere.
+async def drain_sockets(sio: CheckedServer) -> None:
+    """Node shutdown: send every socket a close (without waiting for its queue) so clients move elsewhere,
+    then wait until their WebSocket close handshakes are done.
 
     engine.io's own disconnect-all waits for each socket's queue to drain, which never ends for a socket
-    whose peer is already gone; here the whole drain is bounded.
+    whose peer is already gone; here the whole drain is bounded. The handshakes must finish before aiohttp
+    starts its own shutdown, which ignores what clients send from then on (each would wait out its close
+    timeout before reconnecting elsewhere).
     """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
     sockets = list(sio.eio.sockets.values())
     if sockets:
         closing = [asyncio.ensure_future(sock.close(wait=False)) for sock in sockets]
         await asyncio.wait(closing, timeout=DRAIN_SECONDS)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sio.open_websockets.idle.wait(), max(0.0, deadline - loop.time()))

@@ -132,6 +132,7 @@ function connect(r, j) {
   const socket = io(`${args.url}/chat`, {
     transports: ["websocket"],
     auth: { token: room.members[j].token },
+    query: { room: String(r) }, // bench/cluster.py's balancer may place a room's sockets on one node by it
     forceNew: true,
     reconnection: false,
     timeout: CONNECT_TIMEOUT_MS,

@@ -14,6 +14,12 @@ HTTP_REQUESTS = Histogram(
     ["method", "route", "status"],
 )
 DB_STATEMENTS = Counter("roughcut_db_statements_total", "SQL statements sent to the database")
+# Calls of the old single-page app's endpoints: when they stop, LEGACY_API=false switches the layer off.
+LEGACY_CALLS = Counter("roughcut_legacy_calls_total", "Calls of the old single-page app's endpoints", ["route"])
+# What other nodes' batches cost this node: room routing (realtime/routing.py) keeps these to what its clients need.
+BROKER_RECEIVED = Counter("roughcut_broker_received_messages_total", "Broker messages this node received and decoded")
+PRESENCE_CHANGES = Counter("roughcut_presence_changes_total", "Coalesced presence changes this node published")
+BROKER_RECEIVED_BYTES = Counter("roughcut_broker_received_bytes_total", "Bytes of broker messages this node decoded")
 
 
 def count_statements(engine: AsyncEngine) -> None:

@@ -25,6 +25,7 @@ from roughcut.realtime.base import RealtimeDeps
 from roughcut.realtime.notifier import Notifier
 from roughcut.realtime.presence import PresenceRunner
 from roughcut.realtime.publisher import NodeDelivery, Publisher
+from roughcut.realtime.routing import Routes, needed_topics
 from roughcut.security.access import AccessVerifier
 from roughcut.security.passwords import Passwords
 from roughcut.security.secrets import load_secret_key
@@ -90,8 +91,13 @@ def build_services(settings: Settings, res: Resources) -> Services:
     """Wire adapters into ports and ports into use-case bundles (no I/O; start() what needs starting)."""
     clock, mailer = SystemClock(), _mailer(settings)
     blobs: BlobStore = S3BlobStore(settings) if settings.s3_bucket else LocalBlobStore(settings.data_dir / "blobs")
-    notifier = Notifier()
-    publisher = Publisher(NodeDelivery(res.sio, notifier, res.access.revoked), _broker(settings))
+    broker = _broker(settings)
+    routes = Routes(broker, lambda: needed_topics(res.sio.manager.rooms, notifier.projects()))
+    notifier = Notifier(routes.attend_project) if settings.room_routing else Notifier()
+    if settings.room_routing:
+        res.sio.manager.routes = routes
+    delivery = NodeDelivery(res.sio, notifier, res.access.revoked)
+    publisher = Publisher(delivery, broker, routes if settings.room_routing else None)
     engine = res.engine
 
     def uow() -> SqlUnitOfWork:

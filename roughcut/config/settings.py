@@ -108,6 +108,8 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     ws_compression: bool = False
+    # Committed batches go only to the nodes whose clients need them (false: every node hears everything).
+    room_routing: bool = True
     demo_user: bool = False
     rate_login: RateLimit = RateLimit(10, 60)
     rate_login_ip: RateLimit = RateLimit(20, 60)
@@ -195,6 +197,7 @@ class Settings:
             log_level=_choice(e, "LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"}),
             log_json=_bool(e, "LOG_JSON", True),
             ws_compression=_bool(e, "WS_COMPRESSION", False),
+            room_routing=_bool(e, "ROOM_ROUTING", True),
             demo_user=_bool(e, "DEMO_USER", not database_url),
             rate_login=RateLimit.parse("RATE_LOGIN", e.get("RATE_LOGIN", "10/60")),
             rate_login_ip=RateLimit.parse("RATE_LOGIN_IP", e.get("RATE_LOGIN_IP", "20/60")),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -248,13 +248,16 @@ class NewsWaiter(Protocol):
 class ProjectNews(Protocol):
     """This node's waiters for news about projects (woken by the publisher on every node)."""
 
-    def listen(self, project_id: int) -> AbstractContextManager[NewsWaiter]: ...
+    def listen(self, project_id: int) -> AbstractAsyncContextManager[NewsWaiter]: ...
 
 
 class Broker(Protocol):
-    """Carries one opaque message per committed batch to every other node."""
+    """Carries opaque messages between nodes: a message with a topic reaches the nodes that `attend` it, one
+    without (None) every node. `attend` returns once the subscription holds (see storage/broker.py)."""
 
-    async def publish(self, message: bytes) -> None: ...
+    async def publish(self, messages: Sequence[tuple[str | None, bytes]]) -> None: ...
+    async def attend(self, topics: Collection[str]) -> None: ...
+    async def forget(self, topics: Collection[str]) -> None: ...
     async def start(self, deliver: Callable[[bytes], Awaitable[None]], resubscribed: Callable[[], None]) -> None: ...
     async def stop(self) -> None: ...
 

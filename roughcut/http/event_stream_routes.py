@@ -156,7 +156,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     project_id = path_int(request, "project_id")
     after = _resume_after(request)
     deps = request.config_dict[keys.PROJECTS]
-    with request.config_dict[keys.NOTIFIER].listen(project_id) as sub:
+    async with request.config_dict[keys.NOTIFIER].listen(project_id) as sub:
         # Listening starts before this first read, so nothing committed after it goes unnoticed. The read checks
         # membership before the response starts (non-members get a 404 problem) and gives the log's last id.
         _, last = await projects.project_events(deps, claims.user_id, project_id, after=0, limit=0)

@@ -18,12 +18,26 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from roughcut.realtime.routing import Routes, topic_of
+
 log = logging.getLogger(__name__)
 SLOW_CLIENT_BACKLOG = 2000
 
 
 class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
-    """The emit half of a manager; combine it with the in-process or the Redis manager."""
+    """The emit half of a manager; combine it with the in-process or the Redis manager.
+
+    Entering a room also attends the room's topic (realtime/routing.py) before it returns, so the node
+    receives the room's messages before the caller replays what the client missed.
+    """
+
+    routes: Routes | None = None
+
+    async def enter_room(self, sid: str, namespace: str, room: str, eio_sid: str | None = None) -> None:
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        topic = topic_of(room)
+        if topic is not None and self.routes is not None:
+            await self.routes.attend(topic)
 
     async def emit(
         self,

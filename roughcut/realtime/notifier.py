@@ -7,23 +7,35 @@ wake-up delays a stream (until its next keepalive re-read) but never loses or re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
+
+Attend = Callable[[int], Awaitable[None]]
+
+
+async def _nothing_to_attend(_project_id: int) -> None:
+    return None
 
 
 class Subscription:
-    """One stream's waiter for news about one project; `with notifier.listen(id) as sub:` removes it after."""
+    """One stream's waiter for news about one project; `async with notifier.listen(id) as sub:` removes it
+    after. Entering returns once this node receives the project's news (realtime/routing.py)."""
 
     def __init__(self, notifier: Notifier, project_id: int) -> None:
         self.project_id = project_id
         self._notifier = notifier
         self._event = asyncio.Event()
 
-    def __enter__(self) -> Subscription:
+    async def __aenter__(self) -> Subscription:
         self._notifier._add(self)
+        try:
+            await self._notifier.attend(self.project_id)
+        except BaseException:
+            self._notifier._remove(self)
+            raise
         return self
 
-    def __exit__(
+    async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._notifier._remove(self)
@@ -47,7 +59,9 @@ class Subscription:
 class Notifier:
     """Per-project sets of local waiters; entries go away with their streams, so memory stays bounded."""
 
-    def __init__(self) -> None:
+    def __init__(self, attend: Attend = _nothing_to_attend) -> None:
+        """`attend` makes this node receive a project's news before a stream's first read."""
+        self.attend = attend
         self._waiters: dict[int, set[Subscription]] = {}
         self._closed = False
 
@@ -59,6 +73,10 @@ class Notifier:
     def listen(self, project_id: int) -> Subscription:
         """A waiter for one project, registered for the duration of its `with` block."""
         return Subscription(self, project_id)
+
+    def projects(self) -> list[int]:
+        """The projects that have streams on this node."""
+        return list(self._waiters)
 
     def listeners(self, project_id: int) -> int:
         """How many streams wait on a project on this node."""

@@ -12,6 +12,7 @@ from marshmallow import Schema, validate
 from roughcut.domain import presence
 from roughcut.domain.ports import TokenIssuer
 from roughcut.domain.presence_model import Status
+from roughcut.metrics import PRESENCE_CHANGES
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
 from roughcut.realtime.rooms import PRESENCE_NAMESPACE, presence_room
@@ -121,9 +122,13 @@ class PresenceRunner:
         loop = asyncio.get_running_loop()
         poll = self.window / FLUSH_POLLS_PER_WINDOW
         self._tasks = [
-            loop.create_task(self._every(poll, "presence flush failed", presence.flush)),
+            loop.create_task(self._every(poll, "presence flush failed", self._flush)),
             loop.create_task(self._every(self.interval, "presence heartbeat failed", presence.tick)),
         ]
+
+    @staticmethod
+    async def _flush(deps: presence.Presence) -> None:
+        PRESENCE_CHANGES.inc(await presence.flush(deps))
 
     async def _guard(self, message: str, step: Step) -> None:
         try:

@@ -25,6 +25,7 @@ import socketio
 from roughcut.domain.chat import Chat, between
 from roughcut.domain.events import Committed
 from roughcut.domain.ports import Broker
+from roughcut.metrics import BROKER_RECEIVED, BROKER_RECEIVED_BYTES
 from roughcut.realtime.dispatch import Close, Dispatch, Emit, decode, encode, route
 from roughcut.realtime.fanout import DirectEmit
 from roughcut.realtime.notifier import Notifier
@@ -32,6 +33,7 @@ from roughcut.realtime.ordering import ChatOrder
 from roughcut.realtime.project_order import ProjectOrder
 from roughcut.realtime.recovery import RESYNC, Lost, decode_notice, encode_notice, is_notice, rooms_by_id
 from roughcut.realtime.rooms import CHAT_NAMESPACE, PROJECTS_NAMESPACE, session_room
+from roughcut.realtime.routing import Routes, split
 from roughcut.realtime.server import NAMESPACE_PATHS
 from roughcut.security.access import RevokedSessions
 
@@ -138,12 +140,17 @@ class NodeDelivery:
 
 
 class Publisher:
-    """The EventPublisher port: one broker message per committed batch, for every consumer on every node."""
+    """The EventPublisher port: one broker message per committed batch and topic, for every consumer on the
+    nodes that need it."""
 
-    def __init__(self, node: NodeDelivery, broker: Broker) -> None:
+    def __init__(self, node: NodeDelivery, broker: Broker, routes: Routes | None = None) -> None:
+        """With `routes`, each topic's part of a batch goes only to the nodes attending it (routing.py);
+        without, every node receives every batch."""
         self.node_id = uuid.uuid4().hex
         self.node = node
         self._broker = broker
+        self._routes = routes
+        self.received = 0  # broker messages this node decoded (other nodes' and its own)
         self._lost = Lost()
         self._notice: asyncio.Task[None] | None = None
         self._wake_notice = asyncio.Event()
@@ -151,6 +158,13 @@ class Publisher:
     async def start(self) -> None:
         """Listen to the other nodes."""
         await self._broker.start(self.receive, self._resubscribed)
+        if self._routes is not None:
+            self._routes.start()
+
+    @property
+    def routes(self) -> Routes | None:
+        """The topics this node attends (None: it hears every batch)."""
+        return self._routes
 
     async def stop(self) -> None:
         """Stop listening."""
@@ -158,6 +172,8 @@ class Publisher:
         if notice is not None:
             notice.cancel()
             await asyncio.gather(notice, return_exceptions=True)
+        if self._routes is not None:
+            await self._routes.stop()
         await self._broker.stop()
         await self.node.close()
 
@@ -174,7 +190,8 @@ class Publisher:
             self._start_notice()
             return
         try:
-            await self._broker.publish(encode(self.node_id, dispatch))
+            parts = split(dispatch) if self._routes is not None else [(None, dispatch)]
+            await self._broker.publish([(topic, encode(self.node_id, part)) for topic, part in parts])
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.warning("broker publish failed; other nodes will resync", extra={"error": error})
@@ -196,7 +213,7 @@ class Publisher:
             self._wake_notice.clear()
             lost = self._lost.take()
             try:
-                await self._broker.publish(encode_notice(self.node_id, lost))
+                await self._broker.publish([(None, encode_notice(self.node_id, lost))])
             except Exception:
                 self._lost.merge(lost)
                 # Sleep until the back-off ends or the subscription is back, whichever comes first.
@@ -209,6 +226,9 @@ class Publisher:
 
     async def receive(self, raw: bytes) -> None:
         """A message from the broker: apply another node's dispatch here (our own was applied already)."""
+        self.received += 1
+        BROKER_RECEIVED.inc()
+        BROKER_RECEIVED_BYTES.inc(len(raw))
         try:
             if is_notice(raw):
                 node_id, lost = decode_notice(raw)

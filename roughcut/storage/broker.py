@@ -1,18 +1,24 @@
 """Node-to-node transport of committed batches: Redis pub/sub, or nothing on the embedded single node.
 
-A message is opaque bytes (the publisher encodes one per committed batch). Pub/sub keeps no backlog:
-after the subscription was lost, `resubscribed` tells the node to catch up from the durable logs.
+A message is opaque bytes with a topic (the publisher encodes one per committed batch and topic).
+Messages without a topic reach every node on `{prefix}:events`; a topic's messages (one chat thread, one
+project) reach only the nodes that attend it, on `{prefix}:events:{topic}`, so a node receives and
+decodes only what its own clients need (room-routed fan-out). `attend` returns once Redis confirmed
+the subscription: a caller that then reads the durable log misses nothing committed after that read.
+Pub/sub keeps no backlog: after the subscription was lost, `resubscribed` tells the node to catch up
+from the durable logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import suppress
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError
 
@@ -24,18 +30,37 @@ CHANNEL_SUFFIX = "events"
 HEALTH_CHECK_SECONDS = 15  # PING an idle subscriber connection this often
 POLL_SECONDS = 5.0  # longest single read on the subscriber connection (health checks run between reads)
 START_WAIT_SECONDS = 5.0  # how long start() waits for the first subscription before going on in background
+ATTEND_WAIT_SECONDS = 2.0  # how long attend() waits for Redis to confirm; past it the node resyncs on return
 RECONNECT_MIN_SECONDS = 0.5
 RECONNECT_MAX_SECONDS = 30.0
+
+# One round trip for a batch that touched several topics; a retried call may publish twice, which
+# receivers tolerate (delivery is at-least-once, see RedisBroker.start).
+_PUBLISH_ALL = """
+for i = 1, #KEYS do
+  redis.call('PUBLISH', KEYS[i], ARGV[i])
+end
+return #KEYS
+"""
 
 Deliver = Callable[[bytes], Awaitable[None]]
 Resubscribed = Callable[[], None]
 
 
+Message = tuple[str | None, bytes]  # (topic, or None for every node; body)
+
+
 class LocalBroker:
     """The embedded default: a single node, so there is no one else to tell."""
 
-    async def publish(self, message: bytes) -> None:
+    async def publish(self, messages: Sequence[Message]) -> None:
         """Nothing to carry."""
+
+    async def attend(self, topics: Collection[str]) -> None:
+        """Nothing to subscribe to."""
+
+    async def forget(self, topics: Collection[str]) -> None:
+        """Nothing to unsubscribe from."""
 
     async def start(self, deliver: Deliver, resubscribed: Resubscribed) -> None:
         """Nothing to start."""
@@ -45,16 +70,26 @@ class LocalBroker:
 
 
 class RedisBroker:
-    """Redis pub/sub on `{prefix}:events`: one subscriber connection per node."""
+    """Redis pub/sub: `{prefix}:events` for every node plus one channel per attended topic, on one
+    subscriber connection per node."""
 
     def __init__(self, url: str, prefix: str) -> None:
         self.channel = f"{prefix}:{CHANNEL_SUFFIX}"
         self._url = url
         self._client: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._publish_all: Any = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._deliver: Deliver | None = None
         self._resubscribed: Resubscribed = lambda: None
+        self._topics: set[str] = set()  # attended: subscribed, or to be subscribed once Redis is back
+        self._confirm: dict[str, asyncio.Future[None]] = {}  # channel -> waiting for Redis's confirmation
+        self._chores: set[asyncio.Task[None]] = set()
+
+    def topic_channel(self, topic: str) -> str:
+        """The channel of one topic's messages."""
+        return f"{self.channel}:{topic}"
 
     async def start(self, deliver: Deliver, resubscribed: Resubscribed) -> None:
         """Start the subscriber task; wait (briefly) until it listens, so no early message is missed."""
@@ -67,6 +102,7 @@ class RedisBroker:
         self._client = redis_client.connect(
             self._url, health_check_interval=HEALTH_CHECK_SECONDS, client_name=self.channel
         )
+        self._publish_all = self._client.register_script(_PUBLISH_ALL)
         self._task = asyncio.create_task(self._listen(self._client), name=f"broker {self.channel}")
         # When Redis is down the task has logged it and keeps retrying; the node catches up once it is back.
         with suppress(TimeoutError):
@@ -82,44 +118,112 @@ class RedisBroker:
         if client is not None:
             await client.aclose()
 
-    async def publish(self, message: bytes) -> None:
-        """Send one message to every node's subscriber (this one's included)."""
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Send each message to the nodes attending its topic (every node, this one included, for None)."""
         if self._client is None:
             raise RuntimeError("RedisBroker.publish before start()")
-        await self._client.publish(self.channel, message)
+        channels = [self.channel if topic is None else self.topic_channel(topic) for topic, _ in messages]
+        if len(messages) == 1:
+            await self._client.publish(channels[0], messages[0][1])
+        elif messages:
+            await self._publish_all(keys=channels, args=[body for _, body in messages])
+
+    async def attend(self, topics: Collection[str]) -> None:
+        """Subscribe to these topics; return once Redis confirmed (or, while Redis is away, after a short wait:
+        the subscription is made when it returns, and the node resyncs then)."""
+        new = [t for t in topics if t not in self._topics]
+        if not new:
+            return
+        self._topics.update(new)
+        pubsub = self._pubsub
+        if pubsub is None:
+            return  # not listening right now: `_listen` subscribes to every attended topic when it is
+        channels = [self.topic_channel(t) for t in new]
+        loop = asyncio.get_running_loop()
+        waits = [self._confirm.setdefault(c, loop.create_future()) for c in channels]
+        with suppress(TimeoutError, RedisError, OSError):
+            async with asyncio.timeout(ATTEND_WAIT_SECONDS):
+                await pubsub.subscribe(*channels)
+                await asyncio.gather(*waits)
+
+    async def forget(self, topics: Collection[str]) -> None:
+        """Unsubscribe from topics no client of this node needs any longer."""
+        gone = [t for t in topics if t in self._topics]
+        if not gone:
+            return
+        self._topics.difference_update(gone)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            with suppress(RedisError, OSError):
+                await pubsub.unsubscribe(*(self.topic_channel(t) for t in gone))
 
     async def _listen(self, client: Redis) -> None:
         delay = RECONNECT_MIN_SECONDS
         while True:
             pubsub = client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
-                await pubsub.get_message(timeout=None)  # Redis confirms: from here on no message is missed
+                await self._subscribe_all(pubsub)
                 if pubsub.connection is not None:  # redis-py reconnects by itself too: catch up then as well
                     pubsub.connection.register_connect_callback(self._reconnected)
-                if self._subscribed.is_set():
+                if self._subscribed.is_set() or self._topics:
                     self._resubscribed()  # messages sent while we were away are lost; the logs are not
                 self._subscribed.set()
                 delay = RECONNECT_MIN_SECONDS
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL_SECONDS)
+                    message = await pubsub.get_message(timeout=POLL_SECONDS)
                     if message is not None:
-                        await self._receive(message["data"])
+                        await self._on_message(message)
             except (RedisError, OSError) as exc:
                 log.warning(
                     "event broker lost its Redis subscription; retrying",
                     extra={"channel": self.channel, "retry_in": delay, "error": f"{type(exc).__name__}: {exc}"},
                 )
             finally:
+                self._pubsub = None
                 if pubsub.connection is not None:  # the pool may hand this connection to publish() next
                     pubsub.connection.deregister_connect_callback(self._reconnected)
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
+    async def _subscribe_all(self, pubsub: PubSub) -> None:
+        """Subscribe to the common channel and every attended topic (those attended meanwhile too); from the
+        confirmations on, none of their messages is missed."""
+        confirmed: set[str] = set()
+        while missing := [c for c in (self.channel, *map(self.topic_channel, self._topics)) if c not in confirmed]:
+            await pubsub.subscribe(*missing)
+            pending = set(missing)
+            while pending:
+                message = await pubsub.get_message(timeout=None)
+                if message is not None and message["type"] == "subscribe":
+                    pending.discard(_text(message["channel"]))
+            confirmed.update(missing)
+        self._pubsub = pubsub
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "message":
+            await self._receive(message["data"])
+        elif kind == "subscribe":
+            waiting = self._confirm.pop(_text(message["channel"]), None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
+
     async def _reconnected(self, _connection: AbstractConnection) -> None:
+        # redis-py resubscribed what it had confirmed; a topic attended while Redis was away is added here.
+        pubsub = self._pubsub
+        if pubsub is not None:
+            missing = [c for t in self._topics if (c := self.topic_channel(t)).encode() not in pubsub.channels]
+            if missing:
+                task = asyncio.get_running_loop().create_task(self._resubscribe(pubsub, missing))
+                self._chores.add(task)  # the loop keeps only weak references
+                task.add_done_callback(self._chores.discard)
         log.info("event broker resubscribed", extra={"channel": self.channel})
         self._resubscribed()
+
+    async def _resubscribe(self, pubsub: PubSub, channels: list[str]) -> None:
+        with suppress(RedisError, OSError):
+            await pubsub.subscribe(*channels)
 
     async def _receive(self, raw: Any) -> None:
         if self._deliver is None:
@@ -129,3 +233,7 @@ class RedisBroker:
         except Exception:
             # One bad message must not end the subscription: log it (without its content) and go on.
             log.exception("could not deliver a broker message", extra={"channel": self.channel, "size": len(raw)})
+
+
+def _text(channel: bytes | str) -> str:
+    return channel.decode() if isinstance(channel, bytes) else channel

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -37,9 +38,9 @@ def _slow_broker(
     broker = node.app[SERVICES].publisher._broker
     publish, delays = broker.publish, random.Random(seed)
 
-    async def late(message: bytes) -> None:
+    async def late(messages: Sequence[tuple[str | None, bytes]]) -> None:
         await asyncio.sleep(delays.uniform(0, most))  # a loaded node: the publish comes late
-        await publish(message)
+        await publish(messages)
 
     monkeypatch.setattr(broker, "publish", late)
 

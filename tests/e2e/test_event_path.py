@@ -20,7 +20,8 @@ from tests.helpers import Mailbox, auth, create_project, join, signup
 
 
 class Channels:
-    """Counts what crosses the node-to-node broker channel and python-socketio's own Redis channel."""
+    """Counts what crosses the node-to-node broker channels (the common one and every topic's) and
+    python-socketio's own Redis channel."""
 
     def __init__(self, prefix: str) -> None:
         self.broker, self.socketio = f"{prefix}:events", f"{prefix}:socketio"
@@ -29,7 +30,8 @@ class Channels:
         self.seen: list[str] = []
 
     async def start(self) -> None:
-        await self.pubsub.subscribe(self.broker, self.socketio)
+        await self.pubsub.psubscribe(f"{self.broker}*")
+        await self.pubsub.subscribe(self.socketio)
         for _ in range(2):
             await self.pubsub.get_message(timeout=WAIT)  # the two subscribe confirmations
 
@@ -71,15 +73,16 @@ async def test_one_broker_message_per_write_reaches_the_other_node_in_order(
         await feed.subscribe(pid)
         await channels.drain()
         await _stage(node_a, owner, pid, "filming")
-        # One committed write: one message on the broker channel, nothing through python-socketio's channel.
-        assert await channels.drain() == [channels.broker]
+        # One committed write: one message on the project's broker channel, nothing through python-socketio's.
+        topic = f"{channels.broker}:project:{pid}"
+        assert await channels.drain() == [topic]
         stages = ["storyboard", "video_edit", "post_work", "confirmation"]
         for stage in stages:
             await _stage(node_a, owner, pid, stage)
         got = [await feed.next() for _ in range(1 + len(stages))]
         assert [e["data"]["stage"] for e in got] == ["filming", *stages]
         assert [e["id"] for e in got] == sorted(e["id"] for e in got)
-        assert await channels.drain() == [channels.broker] * len(stages)
+        assert await channels.drain() == [topic] * len(stages)
     finally:
         await feed.close()
 
@@ -103,7 +106,7 @@ async def test_a_chat_batch_crosses_once_and_a_member_removed_on_one_node_loses_
         await channels.drain()
         first = await sender.send(fid, "before")
         assert (await staying.next())["seq"] == (await leaving.next())["seq"] == first["data"]["message"]["seq"]
-        assert await channels.drain() == [channels.broker]
+        assert await channels.drain() == [f"{channels.broker}:chat:{fid}"]
 
         resp = await node_a.delete(f"/api/v1/projects/{pid}/members/{goes['user']['id']}", headers=auth(owner))
         assert resp.status == 204

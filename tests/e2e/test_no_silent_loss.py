@@ -4,6 +4,7 @@ to every affected client, which re-joins from its last seq and so ends with ever
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -96,11 +97,11 @@ async def test_a_batch_the_broker_refused_makes_the_other_nodes_resync_its_rooms
     publish = broker.publish
     refused: list[bytes] = []
 
-    async def refuse_once(message: bytes) -> None:
+    async def refuse_once(messages: Sequence[tuple[str | None, bytes]]) -> None:
         if not refused:
-            refused.append(message)
+            refused.extend(body for _, body in messages)
             raise RedisConnectionError("Redis went away")
-        await publish(message)
+        await publish(messages)
 
     try:
         await on_a.join(fid)

@@ -176,10 +176,11 @@ async def test_naver_failed_resultcode(fake: FakeProviders, auth: SocialAuthenti
 @pytest.mark.parametrize(
     ("overrides", "kwargs"),
     [
+        # Times relative to when the test runs (a slow suite may run it long after collection).
         pytest.param({"aud": "someone-else"}, {}, id="wrong-audience"),
         pytest.param({"iss": "https://evil.example"}, {}, id="wrong-issuer"),
-        pytest.param({"exp": int(time.time()) - 120, "iat": int(time.time()) - 3720}, {}, id="expired"),
-        pytest.param({"iat": int(time.time()) + 600}, {}, id="issued-in-future"),
+        pytest.param({"exp": -120, "iat": -3720}, {}, id="expired"),
+        pytest.param({"iat": 600}, {}, id="issued-in-future"),
         pytest.param({"exp": None}, {}, id="no-exp"),
         pytest.param({}, {"forge": True}, id="bad-signature"),
         pytest.param({}, {"headers": {"kid": "unknown"}}, id="unknown-kid"),
@@ -188,7 +189,9 @@ async def test_naver_failed_resultcode(fake: FakeProviders, auth: SocialAuthenti
 async def test_google_id_token_rejected(
     fake: FakeProviders, auth: SocialAuthenticator, overrides: dict[str, Any], kwargs: dict[str, Any]
 ) -> None:
-    token = fake.google_id_token(overrides, **kwargs)
+    now = int(time.time())
+    claims = {k: now + v if k in ("exp", "iat") and v is not None else v for k, v in overrides.items()}
+    token = fake.google_id_token(claims, **kwargs)
     with pytest.raises(SocialLoginFailed) as err:
         await auth.authenticate("google", id_token=token)
     assert err.value.code == "social_login_failed"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from roughcut.realtime.notifier import Notifier, Subscription
 
 WAIT = 1.0
@@ -25,7 +27,7 @@ async def _not_woken(sub: Subscription) -> bool:
 
 async def test_news_wakes_only_that_projects_waiters_once() -> None:
     notifier = Notifier()
-    with notifier.listen(7) as wanted, notifier.listen(8) as other:
+    async with notifier.listen(7) as wanted, notifier.listen(8) as other:
         notifier.wake([7])
         await _woken(wanted)
         assert await _not_woken(other)
@@ -37,11 +39,29 @@ async def test_news_wakes_only_that_projects_waiters_once() -> None:
 
 async def test_close_wakes_every_waiter_for_good() -> None:
     notifier = Notifier()
-    with notifier.listen(3) as sub:
+    async with notifier.listen(3) as sub:
         notifier.close()
         await _woken(sub)
         await _woken(sub)
         assert sub.closed
-    with notifier.listen(4) as late:
+    async with notifier.listen(4) as late:
         await _woken(late)
     assert notifier.listeners(3) == notifier.listeners(4) == 0
+
+
+async def test_listening_attends_the_project_before_it_returns_and_a_failed_attend_leaves_no_waiter() -> None:
+    attended: list[int] = []
+
+    async def attend(project_id: int) -> None:
+        if project_id < 0:
+            raise OSError("broker away")
+        attended.append(project_id)
+
+    notifier = Notifier(attend)
+    async with notifier.listen(5):
+        assert attended == [5]
+        assert notifier.projects() == [5]
+    with pytest.raises(OSError):
+        async with notifier.listen(-1):
+            pass
+    assert notifier.projects() == [] and notifier.listeners(-1) == 0

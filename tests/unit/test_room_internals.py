@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import socketio
 
 from roughcut.realtime import recovery
 from roughcut.realtime.fanout import LocalManager
 from roughcut.realtime.recovery import Lost, decode_notice, encode_notice, is_notice, rooms_by_id
+from roughcut.realtime.routing import Routes
+from tests.unit.test_routing import RecordingBroker
 
 
 async def test_manager_rooms_hold_only_rooms_with_sockets() -> None:
@@ -23,6 +27,24 @@ async def test_manager_rooms_hold_only_rooms_with_sockets() -> None:
     await manager.enter_room(sid, "/chat", "chat:6:user:1")
     manager.basic_close_room("chat:6:user:1", "/chat")
     assert "chat:6:user:1" not in manager.rooms["/chat"]
+
+
+async def test_entering_a_room_through_the_server_waits_for_its_topic() -> None:
+    """Room routing hooks `AsyncManager.enter_room`: the server's (and so a namespace's) `enter_room` must
+    await it, or a client's replay could run before its node hears the room (realtime/routing.py)."""
+    broker = RecordingBroker()
+    broker.hold.clear()
+    manager = LocalManager()
+    manager.routes = Routes(broker, lambda: [])
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager)
+    sid = await manager.connect("eio0", "/chat")
+    entering = asyncio.create_task(sio.enter_room(sid, "chat:5:user:1", namespace="/chat"))
+    await asyncio.sleep(0)
+    assert not entering.done()
+    assert "chat:5:user:1" in manager.rooms["/chat"]  # entered first, so a prune meanwhile keeps the topic
+    broker.hold.set()
+    await asyncio.wait_for(entering, 1)
+    assert broker.topics == {"chat:5"}
 
 
 def test_rooms_are_grouped_by_their_thread_or_project() -> None:

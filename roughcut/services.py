@@ -128,6 +128,7 @@ def build_services(settings: Settings, res: Resources) -> Services:
         clock=clock,
         hub=PresenceHub(uuid.uuid4().hex, Coalescer(settings.presence_window)),
         ttl=settings.presence_ttl,
+        away_after=settings.presence_away_after,
     )
     realtime = RealtimeDeps(
         tokens=res.access,
@@ -151,5 +152,5 @@ def build_services(settings: Settings, res: Resources) -> Services:
         writer=writer,
         realtime=realtime,
         presence=presence,
-        presence_runner=PresenceRunner(presence, settings.presence_window, settings.presence_heartbeat),
+        presence_runner=PresenceRunner(presence, settings.presence_window, settings.presence_heartbeat, res.sio),
     )

@@ -127,6 +127,7 @@ class Settings:
     presence_ttl: float = 30.0
     presence_heartbeat: float = 10.0
     presence_window: float = 1.0
+    presence_away_after: float = 300.0  # a socket that sends nothing for this long counts as away (0: never)
     db_pool_size: int = 20
     db_max_overflow: int = 10
     s3_bucket: str = ""
@@ -212,6 +213,7 @@ class Settings:
             presence_ttl=float(_int(e, "PRESENCE_TTL", 30, 10, 600)),
             presence_heartbeat=float(_int(e, "PRESENCE_HEARTBEAT", 10, 1, 300)),
             presence_window=_int(e, "PRESENCE_WINDOW_MS", 1000, 0, 60_000) / 1000,
+            presence_away_after=float(_int(e, "PRESENCE_AWAY_AFTER", 300, 0, 86_400)),
             db_pool_size=_int(e, "DB_POOL_SIZE", 20, 1, 500),
             db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 10, 0, 500),
             s3_bucket=e.get("S3_BUCKET", ""),

@@ -10,7 +10,7 @@ offline and came back within it produces nothing, and a node restart costs one b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -105,6 +105,13 @@ class Held:
     projects: set[int] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gone: bool = False
+    chosen: Status = Status.ONLINE  # what the client said; `idle` makes an online socket count as away
+    idle: bool = False
+
+    @property
+    def status(self) -> Status:
+        """The status this socket counts with."""
+        return Status.AWAY if self.idle else self.chosen
 
 
 @dataclass(slots=True)
@@ -137,6 +144,7 @@ class Presence:
     clock: Clock
     hub: PresenceHub
     ttl: float  # an entry not refreshed by its node's heartbeat for this long counts as gone
+    away_after: float = 0.0  # a socket that sent nothing for this long counts as away (0: never)
 
 
 def _time(ms: int) -> datetime:
@@ -219,15 +227,50 @@ async def unsubscribe(p: Presence, sid: str, project_id: int) -> None:
 
 
 async def set_status(p: Presence, user_id: int, sid: str, status: Status) -> None:
-    """The socket's status (online or away) in every project it is subscribed to."""
+    """The socket's status (online or away) in every project it is subscribed to; saying anything also ends
+    its idleness."""
     held = _socket(p, sid, user_id)
     async with held.lock:
-        if held.gone or held.conn.status == status:
-            return
-        _, ms = _now(p)
-        old, held.conn = held.conn, Connection(user_id, p.hub.node, sid, status, ms)
-        for pid in sorted(held.projects):
-            await _change(p, pid, old, held.conn)
+        held.chosen, held.idle = status, False
+        await _restate(p, held)
+
+
+async def _restate(p: Presence, held: Held) -> None:
+    """Bring the socket's entries in line with its status (under its lock)."""
+    if held.gone or held.conn.status == held.status:
+        return
+    _, ms = _now(p)
+    old = held.conn
+    held.conn = Connection(old.user_id, old.node, old.sid, held.status, ms)
+    for pid in sorted(held.projects):
+        await _change(p, pid, old, held.conn)
+
+
+async def mark_idle(p: Presence, last_active: Callable[[str], float | None]) -> list[str]:
+    """Sockets that sent nothing for `away_after` seconds count as away; answers the sids that just went idle
+    (the edge calls `resume` when one of them speaks again). `last_active(sid)` is in epoch seconds."""
+    if p.away_after <= 0:
+        return []
+    now, _ = _now(p)
+    went: list[str] = []
+    for sid, held in list(p.hub.sockets.items()):
+        last = last_active(sid)
+        if held.idle or last is None or now - last < p.away_after:
+            continue
+        async with held.lock:
+            held.idle = True
+            await _restate(p, held)
+        went.append(sid)
+    return went
+
+
+async def resume(p: Presence, sid: str) -> None:
+    """An idle socket sent something: it counts with its chosen status again."""
+    held = p.hub.sockets.get(sid)
+    if held is not None and held.idle:
+        async with held.lock:
+            held.idle = False
+            await _restate(p, held)
 
 
 async def disconnect(p: Presence, sid: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, Self
@@ -15,12 +16,14 @@ from roughcut.domain.presence_model import Status
 from roughcut.metrics import PRESENCE_CHANGES
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
+from roughcut.realtime.protocol import CheckedServer
 from roughcut.realtime.rooms import PRESENCE_NAMESPACE, presence_room
 from roughcut.wire.fields import Id, Text
 
 log = logging.getLogger(__name__)
 
 FLUSH_POLLS_PER_WINDOW = 2  # a change leaves between one and one and a half windows after it happened
+IDLE_POLLS_PER_AWAY = 4  # an idle socket turns away within 1.25 x PRESENCE_AWAY_AFTER (or a heartbeat)
 CHOSEN = (str(Status.ONLINE), str(Status.AWAY))
 Step = Callable[[presence.Presence], Awaitable[object]]
 
@@ -110,11 +113,13 @@ class PresenceNamespace(AuthNamespace):
 class PresenceRunner:
     """This node's presence timers: the coalescing flush and the heartbeat with its sweep."""
 
-    def __init__(self, deps: presence.Presence, window: float, interval: float) -> None:
+    def __init__(self, deps: presence.Presence, window: float, interval: float, sio: CheckedServer) -> None:
         self.deps = deps
         self.window = window
         self.interval = interval
+        self._sio = sio
         self._tasks: list[asyncio.Task[None]] = []
+        self._resumes: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     async def start(self) -> None:
         """Register this node (first heartbeat) and start the timers."""
@@ -125,6 +130,35 @@ class PresenceRunner:
             loop.create_task(self._every(poll, "presence flush failed", self._flush)),
             loop.create_task(self._every(self.interval, "presence heartbeat failed", presence.tick)),
         ]
+        if self.deps.away_after > 0:
+            idle_poll = min(self.interval, self.deps.away_after / IDLE_POLLS_PER_AWAY)
+            self._tasks.append(loop.create_task(self._every(idle_poll, "presence idle check failed", self._idle)))
+
+    def _eio_sid(self, sid: str) -> str | None:
+        eio_sid: str | None = self._sio.manager.eio_sid_from_sid(sid, PRESENCE_NAMESPACE)
+        return eio_sid
+
+    def _last_active(self, sid: str) -> float | None:
+        eio_sid = self._eio_sid(sid)
+        return None if eio_sid is None else self._sio.activity.last.get(eio_sid)
+
+    async def _idle(self, deps: presence.Presence) -> None:
+        """Sockets quiet for PRESENCE_AWAY_AFTER count as away until their connection sends anything."""
+        for sid in await presence.mark_idle(deps, self._last_active):
+            eio_sid = self._eio_sid(sid)
+            if eio_sid is not None:
+                self._sio.activity.when_heard(eio_sid, functools.partial(self._resume, sid))
+
+    def _resume(self, sid: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._guard("presence resume failed", self._resume_step(sid)))
+        self._resumes.add(task)
+        task.add_done_callback(self._resumes.discard)
+
+    def _resume_step(self, sid: str) -> Step:
+        async def step(deps: presence.Presence) -> None:
+            await presence.resume(deps, sid)
+
+        return step
 
     @staticmethod
     async def _flush(deps: presence.Presence) -> None:

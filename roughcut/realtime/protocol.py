@@ -259,6 +259,32 @@ class OpenWebSockets:
             self.idle.set()
 
 
+class Activity:
+    """When each connection last sent a Socket.IO packet (engine.io's pings do not count), and what to do
+    when a connection waited on is heard from again (presence: an idle socket is back)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}  # eio_sid -> epoch seconds
+        self._waiting: dict[str, Callable[[], object]] = {}
+
+    def seen(self, eio_sid: str) -> None:
+        """A packet arrived on the connection."""
+        self.last[eio_sid] = time.time()
+        if self._waiting:
+            callback = self._waiting.pop(eio_sid, None)
+            if callback is not None:
+                callback()
+
+    def when_heard(self, eio_sid: str, callback: Callable[[], object]) -> None:
+        """Call `callback` (once) at the connection's next packet."""
+        self._waiting[eio_sid] = callback
+
+    def gone(self, eio_sid: str) -> None:
+        """The connection closed."""
+        self.last.pop(eio_sid, None)
+        self._waiting.pop(eio_sid, None)
+
+
 class CheckedServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server with CheckedPacket: a malformed packet closes its connection with a warning."""
 
@@ -266,11 +292,13 @@ class CheckedServer(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(serializer=CheckedPacket, **kwargs)
         self.bad_input = WarningBudget(log)
         self.open_websockets = OpenWebSockets()
+        self.activity = Activity()
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         sock = self.eio.sockets.get(eio_sid)
         if sock is None or sock.closing or sock.closed:
             return  # the connection is being closed: what it still sends (a CONNECT, say) must not start anything
+        self.activity.seen(eio_sid)
         try:
             await super()._handle_eio_message(eio_sid, data)
         except MalformedPacket as exc:
@@ -279,6 +307,10 @@ class CheckedServer(socketio.AsyncServer):  # type: ignore[misc]
             if exc.args != (UNEXPECTED_BINARY,):
                 raise
             await self.refuse(eio_sid, "a binary event on a namespace the client did not join")
+
+    async def _handle_eio_disconnect(self, eio_sid: str, *args: Any) -> None:
+        self.activity.gone(eio_sid)
+        await super()._handle_eio_disconnect(eio_sid, *args)
 
     async def refuse(self, eio_sid: str, reason: str) -> None:
         """Close the connection that sent a malformed packet; one warning for it (if the node's budget allows)."""

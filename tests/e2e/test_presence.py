@@ -8,6 +8,7 @@ from typing import Any
 import socketio
 from aiohttp.test_utils import TestClient
 
+from roughcut import keys
 from roughcut.app import SERVICES
 from roughcut.config import Settings
 from tests.helpers import Mailbox, auth, create_project, join, signup
@@ -182,3 +183,39 @@ async def test_a_node_restart_makes_no_presence_storm(make_client: Any, mailbox:
     finally:
         for t in (tab, moved, marker, watcher):
             await t.close()
+
+
+async def test_a_quiet_connection_turns_away_and_anything_it_sends_brings_it_back(
+    make_client: Any, mailbox: Mailbox
+) -> None:
+    node = await make_client(presence_away_after=1.0, **FAST)
+    owner, member = await signup(node, mailbox), await signup(node, mailbox)
+    uid = member["user"]["id"]
+    pid = (await create_project(node, owner))["id"]
+    await join(node, pid, uid)
+    watcher = await Tab().open(node, owner)
+    quiet = Tab()
+    await quiet.sio.connect(
+        str(node.make_url("/")).rstrip("/"),
+        auth={"token": member["access_token"]},
+        namespaces=["/presence", "/chat"],
+        transports=["websocket"],
+        wait_timeout=WAIT,
+    )
+    try:
+        await watcher.subscribe(pid)
+        await quiet.subscribe(pid)
+        assert await watcher.next(uid) == "online"
+        assert await watcher.next(uid) == "away"  # nothing sent for PRESENCE_AWAY_AFTER (engine.io pings do not count)
+        # Anything the connection sends counts as activity, on any namespace: here a chat call.
+        await quiet.sio.call("leave", {"feedback_id": 1}, namespace="/chat", timeout=WAIT)
+        assert await watcher.next(uid) == "online"
+        activity, eio_sid = node.app[keys.SIO].activity.last, quiet.sio.eio.sid
+        assert eio_sid in activity
+        await quiet.close()
+        async with asyncio.timeout(WAIT):  # the server forgets a closed connection's activity (no leak)
+            while eio_sid in activity:  # noqa: ASYNC110 - server-side state, no event to await
+                await asyncio.sleep(0.02)
+    finally:
+        await quiet.close()
+        await watcher.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.unit.support import Team, refused
 
 WINDOW = 1.0
 TTL = 30.0
+AWAY_AFTER = 300.0
 NODE = "node-a"
 
 
@@ -157,6 +159,34 @@ async def test_away_counts_only_when_no_connection_is_online(
     assert await flushed(pres, clock, publisher) == [(team.member, "away")]
     listed = await presence.online(pres, team.owner, team.project_id)
     assert [(u.user_id, u.status) for u in listed] == [(team.member, Status.AWAY)]
+
+
+async def test_a_quiet_socket_turns_away_and_is_back_when_it_speaks(
+    pres: Presence, team: Team, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    idle = replace(pres, away_after=AWAY_AFTER, ttl=10 * AWAY_AFTER)  # entries outlive the quiet spell here
+    await presence.subscribe(idle, team.member, "quiet", team.project_id)
+    await presence.subscribe(idle, team.owner, "chosen-away", team.project_id)
+    await presence.set_status(idle, team.owner, "chosen-away", Status.AWAY)
+    await flushed(idle, clock, publisher)
+    spoke = clock.now().timestamp()
+    clock.advance(seconds=AWAY_AFTER - 1)
+    assert await presence.mark_idle(idle, lambda _sid: spoke) == []  # not quiet for long enough yet
+    clock.advance(seconds=1)
+    assert sorted(await presence.mark_idle(idle, lambda _sid: spoke)) == ["chosen-away", "quiet"]
+    assert await presence.mark_idle(idle, lambda _sid: spoke) == []  # once per quiet spell
+    assert await flushed(idle, clock, publisher) == [(team.member, "away")]  # the owner was away already
+    await presence.resume(idle, "quiet")
+    await presence.resume(idle, "chosen-away")  # speaking does not undo what the client chose
+    assert await flushed(idle, clock, publisher) == [(team.member, "online")]
+    listed = await presence.online(idle, team.member, team.project_id)
+    assert [(u.user_id, u.status) for u in listed] == sorted([(team.member, Status.ONLINE), (team.owner, Status.AWAY)])
+
+
+async def test_idleness_is_off_without_away_after(pres: Presence, team: Team, clock: FakeClock) -> None:
+    await presence.subscribe(pres, team.member, "quiet", team.project_id)
+    clock.advance(seconds=10 * AWAY_AFTER)
+    assert await presence.mark_idle(pres, lambda _sid: 0.0) == []
 
 
 async def test_non_members_are_refused_and_leave_no_trace(

@@ -51,7 +51,7 @@ def haproxy_config(port: int, nodes: list[Server], placement: str) -> str:
     return "\n".join(
         [
             "global",
-            "    maxconn 20000",
+            "    maxconn 8000",  # two descriptors per proxied connection within the usual 20k limit
             "defaults",
             "    mode http",
             "    timeout connect 5s",
@@ -198,6 +198,8 @@ async def main() -> None:
         "REDIS_URL": REDIS_URL,
         "CHAT_SEND_BURST": CHAT_BUDGET,
         "CHAT_SEND_RATE": CHAT_BUDGET,
+        "SOCKET_EVENT_BURST": CHAT_BUDGET,
+        "SOCKET_EVENT_RATE": CHAT_BUDGET,
     }
     env.update(LOG_LEVEL="WARNING", DEMO_USER="false")
     report: list[dict[str, Any]] = []

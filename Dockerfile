@@ -22,6 +22,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     DATA_DIR=/data
 RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home roughcut \
     && mkdir -p /data && chown roughcut:roughcut /data
+# ffmpeg/ffprobe: video posters and metadata (roughcut/storage/media.py)
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/venv /opt/venv
 USER roughcut
 WORKDIR /data

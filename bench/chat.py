@@ -290,6 +290,8 @@ async def main() -> None:
         "REDIS_PREFIX": "bench-chat",
         "CHAT_SEND_BURST": CHAT_BUDGET,
         "CHAT_SEND_RATE": CHAT_BUDGET,
+        "SOCKET_EVENT_BURST": CHAT_BUDGET,
+        "SOCKET_EVENT_RATE": CHAT_BUDGET,
     }
     summary: dict[str, Any] = {"summary": "ramp" if args.ramp else "fixed"}
     summary.update(rooms=args.rooms, members=args.members, machine=f"{platform.machine()} {platform.python_version()}")

@@ -1,4 +1,4 @@
-"""The `roughcut` command: serve, migrate, rotate-keys."""
+"""The `roughcut` command: serve, worker, dead-jobs, migrate, rotate-keys, loadtest-seed, admin, import-legacy."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     setup_logging(settings.log_level, settings.log_json)
     if settings.sentry_dsn:
-        import sentry_sdk
+        from roughcut import sentry
 
-        sentry_sdk.init(dsn=settings.sentry_dsn.value, send_default_pii=False, traces_sample_rate=0.0)
+        sentry.init(settings.sentry_dsn.value)
     loop: asyncio.AbstractEventLoop | None = None
     try:
         import uvloop
@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     sub.add_parser("migrate", help="apply the database migrations")
+    sub.add_parser("worker", help="run background jobs (no HTTP listener), on any number of machines")
+    dead = sub.add_parser("dead-jobs", help="jobs that failed their last attempt, newest first (JSON lines)")
+    dead.add_argument("--limit", type=int, default=100)
     sub.add_parser("rotate-keys", help="new JWT signing key in DATA_DIR/keys; the old one stays published")
     seed = sub.add_parser("loadtest-seed", help="chat rooms of members and their access tokens, for bench/chat.py")
     seed.add_argument("--rooms", type=int, required=True)
@@ -123,6 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     seed.add_argument("--out", required=True, help="JSON file for the tokens (mode 0600)")
     seed.add_argument("--ttl", type=int, default=3600, help="access token lifetime in seconds (60 to 3600)")
     seed.add_argument("--force", action="store_true", help="seed even though the database already has users")
+    admin = sub.add_parser("admin", help="grant or revoke the admin flag of an account")
+    admin.add_argument("action", choices=("grant", "revoke"))
+    admin.add_argument("email")
+    legacy = sub.add_parser("import-legacy", help="import the old Vlanet database (run again to bring changes)")
+    legacy.add_argument("--from", dest="source", required=True, help="postgresql://... URL or SQLite file, read only")
+    legacy.add_argument("--dry-run", action="store_true", help="print the report without writing anything")
+    legacy.add_argument("--batch-size", type=int, default=500, help="old rows per transaction (default 500)")
+    legacy.add_argument("--report", help="also write the report as JSON to this file")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -130,6 +141,14 @@ def main(argv: list[str] | None = None) -> None:
             _serve(settings, args.host, args.port)
         elif args.command == "migrate":
             _migrate(settings)
+        elif args.command == "worker":
+            from roughcut.worker_cli import worker_command
+
+            worker_command(settings)
+        elif args.command == "dead-jobs":
+            from roughcut.worker_cli import dead_jobs_command
+
+            dead_jobs_command(settings, args.limit)
         elif args.command == "rotate-keys":
             from roughcut.security.tokens import rotate_local_keys
 
@@ -140,6 +159,14 @@ def main(argv: list[str] | None = None) -> None:
             from roughcut.loadtest import seed_command
 
             seed_command(settings, args.rooms, args.members, Path(args.out), args.ttl, args.force)
+        elif args.command == "admin":
+            from roughcut.admin_cli import admin_command
+
+            admin_command(settings, args.action, args.email)
+        elif args.command == "import-legacy":
+            from roughcut.legacy.cli import import_command
+
+            import_command(settings, args.source, dry=args.dry_run, batch_size=args.batch_size, json_out=args.report)
     except ConfigError as exc:
         print(f"roughcut: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

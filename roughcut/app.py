@@ -16,6 +16,9 @@ from roughcut import keys
 from roughcut.config import Settings
 from roughcut.http import middlewares
 from roughcut.http.api import create_api
+from roughcut.http.blob_routes import add_blob_routes
+from roughcut.http.headers import security_headers
+from roughcut.http.legacy.routes import add_legacy_routes
 from roughcut.http.ops import add_ops_routes
 from roughcut.metrics import count_statements
 from roughcut.realtime.asyncapi import asyncapi_document
@@ -48,10 +51,14 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.ACCESS] = AccessVerifier(signer, RevokedSessions(settings.access_token_ttl + CLOCK_SKEW))
     app[keys.SIO] = create_sio(settings, redis_client.retry_options())
     app[keys.SIO].attach(app)
-    app.cleanup_ctx.extend([database, redis, http_client, services])
+    app.cleanup_ctx.extend([database, redis, http_client, services, job_worker])
     app.on_shutdown.append(drain)
     app.add_subapp("/api/v1", create_api(settings, asyncapi_document()))
-    add_ops_routes(app)
+    docs = add_ops_routes(app)
+    add_blob_routes(app)
+    if settings.legacy_api:
+        add_legacy_routes(app, settings.cors_origins)
+    app.on_response_prepare.append(security_headers(docs.url_prefix, docs.doc_html))
     return app
 
 
@@ -101,6 +108,10 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.BLOBS], app[keys.LIMITER], app[keys.NOTIFIER] = svc.blobs, svc.limiter, svc.notifier
     app[keys.PRESENCE] = svc.presence
+    app[keys.UPLOADS] = svc.uploads
+    if svc.blob_gate is not None:
+        app[keys.BLOB_GATE] = svc.blob_gate
+    app[keys.TICKETS] = svc.tickets
     await _load_session_ends(app)
     await svc.publisher.start()
     await svc.writer.start()
@@ -112,6 +123,16 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     await svc.presence_runner.stop()
     await svc.writer.stop()  # stores what is queued, and publishes it, before the broker and engine close
     await svc.publisher.stop()
+
+
+async def job_worker(app: web.Application) -> AsyncIterator[None]:
+    """This node's job worker (JOB_WORKER, on by default): stopped before the services it runs jobs with."""
+    runner = app[SERVICES].job_runner if app[keys.SETTINGS].job_worker else None
+    if runner is not None:
+        await runner.start()
+    yield
+    if runner is not None:
+        await runner.stop()
 
 
 async def _load_session_ends(app: web.Application) -> None:

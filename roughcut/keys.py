@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts
 from roughcut.domain.chat import Chat
-from roughcut.domain.ports import BlobStore, ProjectNews, RateLimiter, UnitOfWorkFactory
+from roughcut.domain.ports import BlobGate, BlobStore, ProjectNews, RateLimiter, TicketStore, UnitOfWorkFactory
 from roughcut.domain.presence import Presence
 from roughcut.domain.projects import Projects
+from roughcut.domain.uploads import Uploads
 from roughcut.security.access import AccessVerifier
 from roughcut.security.tokens import JwtTokens
 
@@ -26,8 +27,11 @@ UOW: web.AppKey[UnitOfWorkFactory] = web.AppKey("uow")
 ACCOUNTS = web.AppKey("accounts", Accounts)
 TOKENS = web.AppKey("tokens", JwtTokens)
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter")
+TICKETS: web.AppKey[TicketStore] = web.AppKey("tickets")
 PROJECTS = web.AppKey("projects", Projects)
 BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
+BLOB_GATE: web.AppKey[BlobGate] = web.AppKey("blob_gate")  # the local store only
+UPLOADS = web.AppKey("uploads", Uploads)
 NOTIFIER: web.AppKey[ProjectNews] = web.AppKey("notifier")
 CHAT = web.AppKey("chat", Chat)
 ACCESS = web.AppKey("access", AccessVerifier)

@@ -18,9 +18,24 @@ from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts, AuthPolicy
 from roughcut.domain.chat import Chat, RoomMembers
 from roughcut.domain.clock import SystemClock
-from roughcut.domain.ports import BlobStore, Broker, Mailer, PresenceStore, RateLimiter, UnitOfWorkFactory
+from roughcut.domain.media import Media
+from roughcut.domain.ports import (
+    BlobGate,
+    BlobStore,
+    Broker,
+    Mailer,
+    PresenceStore,
+    RateLimiter,
+    TicketStore,
+    UnitOfWorkFactory,
+)
 from roughcut.domain.presence import Coalescer, Presence, PresenceHub
 from roughcut.domain.projects import Projects
+from roughcut.domain.upload_model import UploadPolicy
+from roughcut.domain.uploads import Uploads
+from roughcut.jobs import JobRunner, Registry
+from roughcut.jobs.housekeeping import register_housekeeping
+from roughcut.jobs.upload_jobs import register_upload_jobs
 from roughcut.realtime.base import RealtimeDeps
 from roughcut.realtime.notifier import Notifier
 from roughcut.realtime.presence import PresenceRunner
@@ -32,11 +47,14 @@ from roughcut.security.secrets import load_secret_key
 from roughcut.security.social import SocialAuthenticator
 from roughcut.storage.blobs import LocalBlobStore
 from roughcut.storage.broker import LocalBroker, RedisBroker
+from roughcut.storage.jobs import SqlJobStore
 from roughcut.storage.mail import LogMailer, SmtpMailer
+from roughcut.storage.media import MediaTools
 from roughcut.storage.presence import LocalPresenceStore, RedisPresenceStore
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
 from roughcut.storage.repos.chat import GroupCommitWriter
 from roughcut.storage.s3 import S3BlobStore
+from roughcut.storage.tickets import LocalTicketStore, RedisTicketStore
 from roughcut.storage.uow import SqlUnitOfWork
 
 
@@ -61,12 +79,17 @@ class Services:
     chat: Chat
     blobs: BlobStore
     limiter: RateLimiter
+    tickets: TicketStore
     notifier: Notifier
     publisher: Publisher
     writer: GroupCommitWriter
     realtime: RealtimeDeps
     presence: Presence
     presence_runner: PresenceRunner
+    blob_gate: BlobGate | None
+    uploads: Uploads
+    jobs: Registry  # handlers by job kind: register yours in build_services
+    job_runner: JobRunner  # started by app.py when settings.job_worker (and by `roughcut worker`)
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -83,14 +106,39 @@ def _limiter(settings: Settings, redis: Redis | None) -> RateLimiter:
     return RedisRateLimiter(redis, settings.redis_prefix) if redis is not None else LocalRateLimiter()
 
 
+def _tickets(settings: Settings, redis: Redis | None) -> TicketStore:
+    return RedisTicketStore(redis, settings.redis_prefix) if redis is not None else LocalTicketStore()
+
+
 def _presence_store(settings: Settings, redis: Redis | None) -> PresenceStore:
     return RedisPresenceStore(redis, settings.redis_prefix) if redis is not None else LocalPresenceStore()
+
+
+def _blobs(settings: Settings) -> tuple[BlobStore, BlobGate | None]:
+    """S3 when S3_BUCKET is set; else the local folder, whose signed URLs roughcut serves (its gate)."""
+    if settings.s3_bucket:
+        return S3BlobStore(settings), None
+    local = LocalBlobStore(settings.data_dir / "blobs", secret=load_secret_key(settings), base_url=settings.public_url)
+    return local, local
+
+
+def _upload_policy(settings: Settings) -> UploadPolicy:
+    return UploadPolicy(
+        max_file_bytes=settings.upload_max_file_bytes,
+        max_video_bytes=settings.upload_max_video_bytes,
+        file_types=frozenset(settings.upload_file_types),
+        video_types=frozenset(settings.upload_video_types),
+        single_max_bytes=settings.upload_single_max_bytes,
+        part_bytes=settings.upload_part_bytes,
+        url_ttl=settings.upload_url_ttl,
+        stale_after=settings.upload_stale_after,
+    )
 
 
 def build_services(settings: Settings, res: Resources) -> Services:
     """Wire adapters into ports and ports into use-case bundles (no I/O; start() what needs starting)."""
     clock, mailer = SystemClock(), _mailer(settings)
-    blobs: BlobStore = S3BlobStore(settings) if settings.s3_bucket else LocalBlobStore(settings.data_dir / "blobs")
+    blobs, blob_gate = _blobs(settings)
     broker = _broker(settings)
     routes = Routes(broker, lambda: needed_topics(res.sio.manager.rooms, notifier.projects()))
     notifier = Notifier(routes.attend_project) if settings.room_routing else Notifier()
@@ -100,8 +148,21 @@ def build_services(settings: Settings, res: Resources) -> Services:
     publisher = Publisher(delivery, broker, routes if settings.room_routing else None)
     engine = res.engine
 
+    jobs, job_store = Registry(), SqlJobStore(engine)
+    register_housekeeping(jobs, job_store, clock)
+    job_runner = JobRunner(
+        job_store,
+        jobs,
+        concurrency=settings.job_concurrency,
+        poll_interval=settings.job_poll_interval,
+        lease=settings.job_lease,
+    )
+
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, publisher)
+        return SqlUnitOfWork(engine, publisher, job_runner.wake)
+
+    uploads = Uploads(uow=uow, clock=clock, blobs=blobs, policy=_upload_policy(settings), publisher=publisher)
+    register_upload_jobs(jobs, uploads, Media(uow=uow, clock=clock, blobs=blobs, tools=MediaTools()))
 
     accounts = Accounts(
         uow=uow,
@@ -117,9 +178,9 @@ def build_services(settings: Settings, res: Resources) -> Services:
             refresh_absolute_ttl=settings.refresh_absolute_ttl,
         ),
     )
-    projects = Projects(uow=uow, clock=clock, blobs=blobs, mailer=mailer, public_url=settings.public_url)
+    projects = Projects(uow=uow, clock=clock, blobs=blobs, mailer=mailer, links_url=settings.mail_links_url)
     writer = GroupCommitWriter(engine, publisher)
-    chat = Chat(uow=uow, writer=writer, clock=clock, members=RoomMembers(clock))
+    chat = Chat(uow=uow, writer=writer, clock=clock, members=RoomMembers(clock), publisher=publisher)
     publisher.node.attach_chat(chat)  # the chat reorder buffer reads a gap it waited for in vain
     presence = Presence(
         uow=uow,
@@ -139,6 +200,10 @@ def build_services(settings: Settings, res: Resources) -> Services:
         chat_typing_ttl=settings.chat_typing_ttl,
         chat_order=publisher.node.chat_order,
         presence=presence,
+        uploads=uploads,
+        cookie_origins=settings.allowed_origins,
+        event_burst=settings.socket_event_burst,
+        event_rate=settings.socket_event_rate,
     )
     return Services(
         uow=uow,
@@ -147,10 +212,15 @@ def build_services(settings: Settings, res: Resources) -> Services:
         chat=chat,
         blobs=blobs,
         limiter=_limiter(settings, res.redis),
+        tickets=_tickets(settings, res.redis),
         notifier=notifier,
         publisher=publisher,
         writer=writer,
         realtime=realtime,
         presence=presence,
         presence_runner=PresenceRunner(presence, settings.presence_window, settings.presence_heartbeat, res.sio),
+        blob_gate=blob_gate,
+        uploads=uploads,
+        jobs=jobs,
+        job_runner=job_runner,
     )

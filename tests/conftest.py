@@ -114,6 +114,10 @@ def pg_settings(pg_url: str, redis_prefix: str, smtp: tuple[str, Mailbox], key_d
         rate_email_code=GENEROUS,
         rate_verify=GENEROUS,
         rate_refresh=GENEROUS,
+        rate_api=GENEROUS,
+        rate_api_ip=GENEROUS,
+        socket_event_burst=100_000,
+        job_worker=False,  # no background statements in tests that count them: ask for a worker (job_worker=True)
     )
 
 
@@ -129,6 +133,10 @@ def sqlite_settings(tmp_path: Path, smtp: tuple[str, Mailbox]) -> Settings:
         rate_email_code=GENEROUS,
         rate_verify=GENEROUS,
         rate_refresh=GENEROUS,
+        rate_api=GENEROUS,
+        rate_api_ip=GENEROUS,
+        socket_event_burst=100_000,
+        job_worker=False,
     )
 
 

@@ -10,10 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient
+from sqlalchemy import insert
 
+from roughcut import keys
+from roughcut.storage import tables as t
 from tests.helpers import PASSWORD, Mailbox, auth, create_project, join, signup, unique_email
 
 API = "/api/v1"
@@ -65,6 +70,9 @@ class World:
     project_memo_id: int
     invitation_id: int
     invitation_token: str
+    learning_link_id: int
+    upload_id: int  # a pending multipart upload of the owner's
+    version_upload_id: int  # a completed feedback_version upload of the owner's
     pools: dict[str, Pool] = field(default_factory=dict)
 
     @property
@@ -107,6 +115,10 @@ async def seed(client: Client, mailbox: Mailbox) -> World:
         await client.post(f"{API}/projects/{pid}/invitations", json={"email": invitee}, headers=h), 201
     )
     (token,) = mailed_tokens(mailbox, invitee)
+    await make_admin(client, owner["user"]["id"])  # the fuzzing user reaches the /admin operations too
+    link = await _json(
+        await client.post(f"{API}/admin/learning-links", json={"url": "https://e.example/1"}, headers=h), 201
+    )
     return World(
         owner=owner,
         member=member,
@@ -117,7 +129,44 @@ async def seed(client: Client, mailbox: Mailbox) -> World:
         project_memo_id=project_memo["id"],
         invitation_id=invitation["id"],
         invitation_token=token,
+        learning_link_id=link["id"],
+        upload_id=await _pending_upload(client, world_headers=h, project_id=pid, size=100 * 1024 * 1024),
+        version_upload_id=await _completed_video(client, h, pid),
     )
+
+
+async def _pending_upload(client: Client, *, world_headers: dict[str, str], project_id: int, size: int) -> int:
+    """POST /uploads: a multipart upload when `size` is past the single-PUT limit."""
+    body = {"project_id": project_id, "purpose": "project_file", "filename": "f.png", "size": size}
+    body["content_type"] = "image/png"
+    ticket = await _json(await client.post(f"{API}/uploads", json=body, headers=world_headers), 201)
+    upload_id: int = ticket["id"]
+    return upload_id
+
+
+async def _completed_video(client: Client, headers: dict[str, str], project_id: int) -> int:
+    """A feedback_version upload whose bytes went to the app's own signed URL, completed."""
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(64)
+    body = {"project_id": project_id, "purpose": "feedback_version", "filename": "v.mp4", "size": len(video)}
+    body["content_type"] = "video/mp4"
+    ticket = await _json(await client.post(f"{API}/uploads", json=body, headers=headers), 201)
+    url = ticket["url"].replace(client.app[keys.SETTINGS].public_url, str(client.make_url("")).rstrip("/"), 1)
+    async with aiohttp.ClientSession() as http, http.put(url, data=video) as resp:
+        assert resp.status == 200, await resp.text()
+    await _json(await client.post(f"{API}/uploads/{ticket['id']}/complete", json={}, headers=headers), 200)
+    upload_id: int = ticket["id"]
+    return upload_id
+
+
+async def make_admin(client: Client, user_id: int) -> None:
+    """Set the admin flag directly (`roughcut admin grant` is tested on its own)."""
+    from datetime import UTC, datetime
+
+    from roughcut import keys
+
+    async with client.app[keys.UOW]() as uow:
+        await uow.users.update(user_id, datetime.now(UTC), is_admin=True)
+        await uow.commit()
 
 
 async def _login(client: Client, email: str) -> dict[str, Any]:
@@ -172,6 +221,29 @@ async def _project_memos(client: Client, mailbox: Mailbox, world: World, count: 
     return await _post_ids(client, world, f"{API}/projects/{world.project_id}/memos", body, count)
 
 
+async def _learning_links(client: Client, mailbox: Mailbox, world: World, count: int) -> list[Any]:
+    return await _post_ids(client, world, f"{API}/admin/learning-links", {"url": "https://e.example/doomed"}, count)
+
+
+async def _uploads(client: Client, mailbox: Mailbox, world: World, count: int) -> list[Any]:
+    return [
+        await _pending_upload(client, world_headers=world.headers, project_id=world.project_id, size=10)
+        for _ in range(count)
+    ]
+
+
+async def _files(client: Client, mailbox: Mailbox, world: World, count: int) -> list[Any]:
+    """File rows of the world's project (their objects never existed: deleting a missing object is fine)."""
+    row = {"project_id": world.project_id, "uploader_id": world.owner["user"]["id"], "filename": "doomed.png"}
+    row.update(content_type="image/png", size=1, created_at=datetime.now(UTC))
+    ids = []
+    async with client.app[keys.ENGINE].begin() as conn:
+        for n in range(count):
+            q = insert(t.project_files).values(**row, key=f"doomed/{n}").returning(t.project_files.c.id)
+            ids.append((await conn.execute(q)).scalar_one())
+    return ids
+
+
 async def _invitations(client: Client, mailbox: Mailbox, world: World, count: int) -> list[Any]:
     path = f"{API}/projects/{world.project_id}/invitations"
     return [
@@ -223,9 +295,12 @@ VICTIMS: dict[str, Callable[[Client, Mailbox, World, int], Awaitable[list[Any]]]
     "deleteMyMemo": _memos,
     "deleteProjectMemo": _project_memos,
     "revokeInvitation": _invitations,
+    "adminDeleteLearningLink": _learning_links,
     "acceptInvitation": _tokens_for_owner,
     "declineInvitation": _tokens_for_owner,
     "revokeSession": _sessions,
+    "abortUpload": _uploads,
+    "deleteProjectFile": _files,
     "logout": _session_tokens,
     "deleteMe": _accounts,
 }

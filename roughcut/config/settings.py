@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import ip_network
@@ -77,6 +78,26 @@ _SOCIAL_DEFAULTS: dict[str, dict[str, str]] = {
     },
 }
 
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+TIB = 1024 * GIB
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+DEFAULT_VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/webm", "video/x-matroska")
+DEFAULT_FILE_TYPES = (
+    *DEFAULT_VIDEO_TYPES,
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+    "application/zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/x-7z-compressed",
+    "application/gzip",
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -90,6 +111,8 @@ class Settings:
     redis_url: str = ""
     redis_prefix: str = "roughcut"
     public_url: str = "http://localhost:8080"
+    # The front end's base URL: links in mail open its pages (`{frontend_url}/invitations/{token}`).
+    frontend_url: str = ""
     secret_key: Secret = Secret("")
     jwt_private_key: Secret = Secret("")
     jwt_previous_public_keys: tuple[str, ...] = ()
@@ -99,6 +122,8 @@ class Settings:
     refresh_idle_ttl: int = 14 * 24 * 3600
     refresh_absolute_ttl: int = 60 * 24 * 3600
     cookie_mode: bool = False
+    # The old single-page app's endpoints (roughcut/http/legacy/), until /metrics shows it stopped calling.
+    legacy_api: bool = True
     cors_origins: tuple[str, ...] = ()
     # The load balancer's addresses or networks: requests from them name the client in X-Forwarded-For.
     trusted_proxies: tuple[str, ...] = ()
@@ -117,7 +142,14 @@ class Settings:
     rate_email_code: RateLimit = RateLimit(10, 600)
     rate_verify: RateLimit = RateLimit(20, 600)
     rate_refresh: RateLimit = RateLimit(60, 60)
+    # Every /api/v1 request, per user (a valid token) and per client address (a load balancer's clients
+    # are told apart by TRUSTED_PROXIES).
+    rate_api: RateLimit = RateLimit(1200, 60)
+    rate_api_ip: RateLimit = RateLimit(3000, 60)
     social: Mapping[str, SocialProvider] = field(default_factory=dict)
+    # Every client event of one socket on one namespace: a token bucket of this burst, refilled per second.
+    socket_event_burst: int = 100
+    socket_event_rate: int = 30
     chat_send_burst: int = 20
     chat_send_rate: int = 10
     chat_typing_ttl: float = 6.0
@@ -135,6 +167,35 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_access_key_id: str = ""
     s3_secret_access_key: Secret = Secret("")
+    # The job queue (roughcut/jobs): run a worker in the server process; jobs at once per worker; how
+    # often an idle worker looks for due jobs; a claim's lease, renewed while the job runs (a dead
+    # worker's job is claimed again once it lapses).
+    job_worker: bool = True
+    job_concurrency: int = 4
+    job_poll_interval: float = 1.0
+    job_lease: float = 30.0
+    # Uploads (API.md "Uploads"): size limits by purpose, the content types each accepts, the size past
+    # which an upload is multipart and its part size (S3: parts of 5 MiB to 5 GiB, at most 10,000), how
+    # long signed URLs live, and after how long an unfinished upload is aborted by the sweeper.
+    upload_max_file_bytes: int = 5 * GIB
+    upload_max_video_bytes: int = 20 * GIB
+    upload_file_types: tuple[str, ...] = DEFAULT_FILE_TYPES
+    upload_video_types: tuple[str, ...] = DEFAULT_VIDEO_TYPES
+    upload_single_max_bytes: int = 64 * MIB
+    upload_part_bytes: int = 16 * MIB
+    upload_url_ttl: int = 3600
+    upload_stale_after: int = 24 * 3600
+
+    @property
+    def mail_links_url(self) -> str:
+        """Where links in mail point: FRONTEND_URL's pages, else the API's own resources (never a 404)."""
+        return self.frontend_url or f"{self.public_url}/api/v1"
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        """Browser origins trusted with the access cookie: CORS_ORIGINS and PUBLIC_URL's own origin."""
+        public = urlsplit(self.public_url)
+        return frozenset({*self.cors_origins, f"{public.scheme}://{public.netloc}"})
 
     @property
     def sqlite(self) -> bool:
@@ -181,6 +242,7 @@ class Settings:
             redis_url=redis_url,
             redis_prefix=e.get("REDIS_PREFIX", "roughcut"),
             public_url=public_url,
+            frontend_url=_url(e, "FRONTEND_URL").rstrip("/"),
             secret_key=Secret(e.get("SECRET_KEY", "")),
             jwt_private_key=Secret(e.get("JWT_PRIVATE_KEY", "")),
             jwt_previous_public_keys=previous,
@@ -190,6 +252,7 @@ class Settings:
             refresh_idle_ttl=_int(e, "REFRESH_IDLE_TTL", 14 * 24 * 3600, 300, 365 * 24 * 3600),
             refresh_absolute_ttl=_int(e, "REFRESH_ABSOLUTE_TTL", 60 * 24 * 3600, 300, 365 * 24 * 3600),
             cookie_mode=_bool(e, "AUTH_COOKIE_MODE", False),
+            legacy_api=_bool(e, "LEGACY_API", True),
             cors_origins=origins,
             trusted_proxies=proxies,
             smtp_url=Secret(smtp_url),
@@ -206,7 +269,11 @@ class Settings:
             rate_email_code=RateLimit.parse("RATE_EMAIL_CODE", e.get("RATE_EMAIL_CODE", "10/600")),
             rate_verify=RateLimit.parse("RATE_VERIFY", e.get("RATE_VERIFY", "20/600")),
             rate_refresh=RateLimit.parse("RATE_REFRESH", e.get("RATE_REFRESH", "60/60")),
+            rate_api=RateLimit.parse("RATE_API", e.get("RATE_API", "1200/60")),
+            rate_api_ip=RateLimit.parse("RATE_API_IP", e.get("RATE_API_IP", "3000/60")),
             social=_social(e),
+            socket_event_burst=_int(e, "SOCKET_EVENT_BURST", 100, 1, 100_000),
+            socket_event_rate=_int(e, "SOCKET_EVENT_RATE", 30, 1, 100_000),
             chat_send_burst=_int(e, "CHAT_SEND_BURST", 20, 1, 10_000),
             chat_send_rate=_int(e, "CHAT_SEND_RATE", 10, 1, 10_000),
             chat_typing_ttl=float(_int(e, "CHAT_TYPING_TTL", 6, 1, 60)),
@@ -221,6 +288,18 @@ class Settings:
             s3_region=e.get("S3_REGION", "us-east-1"),
             s3_access_key_id=e.get("S3_ACCESS_KEY_ID", ""),
             s3_secret_access_key=Secret(e.get("S3_SECRET_ACCESS_KEY", "")),
+            job_worker=_bool(e, "JOB_WORKER", True),
+            job_concurrency=_int(e, "JOB_CONCURRENCY", 4, 1, 256),
+            job_poll_interval=_int(e, "JOB_POLL_MS", 1000, 50, 60_000) / 1000,
+            job_lease=float(_int(e, "JOB_LEASE", 30, 3, 3600)),
+            upload_max_file_bytes=_int(e, "UPLOAD_MAX_FILE_BYTES", 5 * GIB, 1, 5 * TIB),
+            upload_max_video_bytes=_int(e, "UPLOAD_MAX_VIDEO_BYTES", 20 * GIB, 1, 5 * TIB),
+            upload_file_types=_types(e, "UPLOAD_FILE_TYPES", DEFAULT_FILE_TYPES),
+            upload_video_types=_types(e, "UPLOAD_VIDEO_TYPES", DEFAULT_VIDEO_TYPES),
+            upload_single_max_bytes=_int(e, "UPLOAD_SINGLE_MAX_BYTES", 64 * MIB, 1, 5 * GIB),
+            upload_part_bytes=_int(e, "UPLOAD_PART_BYTES", 16 * MIB, 5 * MIB, 5 * GIB),
+            upload_url_ttl=_int(e, "UPLOAD_URL_TTL", 3600, 60, 7 * 24 * 3600),
+            upload_stale_after=_int(e, "UPLOAD_STALE_AFTER", 24 * 3600, 600, 30 * 24 * 3600),
         )
 
 
@@ -242,6 +321,17 @@ def _url(e: Mapping[str, str], name: str) -> str:
     if raw and urlsplit(raw).scheme not in {"http", "https"}:
         raise ConfigError(f"{name}: expected an http(s) URL, got {raw!r}")
     return raw
+
+
+def _types(e: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = e.get(name)
+    if raw is None or not raw.strip():
+        return default
+    types = tuple(t.strip().lower() for t in raw.split(",") if t.strip())
+    for t in types:
+        if not _MEDIA_TYPE.fullmatch(t):
+            raise ConfigError(f"{name}: {t!r} is not a media type like video/mp4")
+    return types
 
 
 def _bool(e: Mapping[str, str], name: str, default: bool) -> bool:

@@ -31,6 +31,7 @@ class User:
     avatar_url: str | None
     created_at: datetime
     updated_at: datetime
+    is_admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,8 @@ from roughcut.domain.chat_model import (
     RoomState,
     Sent,
 )
-from roughcut.domain.events import Audience, Committed, MessagePosted, ReadMoved
-from roughcut.domain.ports import ChatWriter, Clock, UnitOfWork, UnitOfWorkFactory
+from roughcut.domain.events import Audience, Committed, MessagePosted, ReadMoved, TypingChanged
+from roughcut.domain.ports import ChatWriter, Clock, EventPublisher, UnitOfWork, UnitOfWorkFactory
 from roughcut.domain.project_model import UserRef
 from roughcut.domain.transactions import writes
 
@@ -61,6 +61,7 @@ class Chat:
     writer: ChatWriter
     clock: Clock
     members: RoomMembers
+    publisher: EventPublisher  # live-only notices (typing) take the same path as committed changes
 
 
 async def _room(uow: UnitOfWork, user_id: int, feedback_id: int) -> RoomState:
@@ -117,25 +118,29 @@ async def mark_read(chat: Chat, user_id: int, feedback_id: int, seq: int) -> int
     return stored
 
 
-async def typing_audience(chat: Chat, user_id: int, feedback_id: int) -> tuple[int, ...]:
-    """Whom a member's typing notice goes to; non-members get not_found."""
+async def start_typing(chat: Chat, user_id: int, feedback_id: int, origin: str) -> None:
+    """Tell the thread's members that a member types; non-members get not_found."""
     async with chat.uow() as uow:
         await _room(uow, user_id, feedback_id)
         members = chat.members.get(feedback_id)
         if members is None:
             members = await uow.chat.members(feedback_id)
             chat.members.remember(feedback_id, members)
-    return members
+    await _typing(chat, members, TypingChanged(feedback_id, user_id, True, origin))
 
 
-async def room_members(chat: Chat, feedback_id: int) -> tuple[int, ...]:
-    """A thread's members (recently read ones may be reused), for notices that need no check."""
+async def stop_typing(chat: Chat, user_id: int, feedback_id: int, origin: str) -> None:
+    """Tell the thread's members (recently read ones may be reused) that a member stopped typing."""
     members = chat.members.get(feedback_id)
     if members is None:
         async with chat.uow() as uow:
             members = await uow.chat.members(feedback_id)
         chat.members.remember(feedback_id, members)
-    return members
+    await _typing(chat, members, TypingChanged(feedback_id, user_id, False, origin))
+
+
+async def _typing(chat: Chat, members: Sequence[int], notice: TypingChanged) -> None:
+    await chat.publisher.publish([Committed(notice, Audience(users=tuple(members)))])
 
 
 async def history(

@@ -85,6 +85,21 @@ class SocialEmailUnverified(PermissionDenied):
     default_message = "The provider did not confirm this e-mail address."
 
 
+class SignatureInvalid(PermissionDenied):
+    code = "signature_invalid"
+    default_message = "The signed URL is not valid for this request."
+
+
+class UrlExpired(PermissionDenied):
+    code = "url_expired"
+    default_message = "The signed URL has expired."
+
+
+class ContentMismatch(ValidationFailed):
+    code = "content_mismatch"
+    default_message = "The stored file does not match what the upload declared."
+
+
 class NotFound(DomainError):
     code = "not_found"
     default_message = "Not found."
@@ -93,6 +108,16 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     default_message = "This conflicts with the current state."
+
+
+class UploadNotPending(Conflict):
+    code = "upload_not_pending"
+    default_message = "The upload is already completed or aborted."
+
+
+class UploadIncomplete(Conflict):
+    code = "upload_incomplete"
+    default_message = "The upload's bytes have not all arrived."
 
 
 class CodeInvalid(DomainError):

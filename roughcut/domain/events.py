@@ -85,6 +85,17 @@ class ReadMoved:
 
 
 @dataclass(frozen=True, slots=True)
+class TypingChanged:
+    """A member started or stopped typing in a thread: live only, never stored. `origin` is the socket that
+    typed (it does not hear its own notice)."""
+
+    feedback_id: int
+    user_id: int
+    typing: bool
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
 class PresenceChanged:
     """A user's net presence change in a project (after coalescing): live only, never stored."""
 
@@ -95,10 +106,22 @@ class PresenceChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class UploadProgressed:
+    """Bytes an uploader reports sent (throttled at the source): live only, never stored."""
+
+    project_id: int
+    upload_id: int
+    user_id: int
+    bytes: int
+    size: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """A committed change and its audience: what the one publisher hands on."""
 
-    event: StoredEvent | MessagePosted | ReadMoved | PresenceChanged
+    event: StoredEvent | MessagePosted | ReadMoved | TypingChanged | PresenceChanged | UploadProgressed
     audience: Audience
 
 
@@ -138,3 +161,10 @@ COMMENT_CREATED = "comment.created"
 COMMENT_UPDATED = "comment.updated"
 COMMENT_DELETED = "comment.deleted"
 COMMENT_RESOLVED = "comment.resolved"
+UPLOAD_COMPLETED = "upload.completed"
+UPLOAD_PROGRESS = "upload.progress"  # live only: the /projects emit of UploadProgressed
+FILE_ADDED = "file.added"
+FILE_REMOVED = "file.removed"
+VERSION_ADDED = "version.added"
+PROCESSING_DONE = "processing.done"
+PROCESSING_FAILED = "processing.failed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -207,3 +208,19 @@ def comment_data(comment: Comment, viewer_id: int | None) -> dict[str, Any]:
     if viewer_id is not None:
         body["mine"] = comment.written_by(viewer_id)
     return body
+
+
+# The old app's free-text `section` when it reads as a time: [h:]mm:ss with an optional fraction.
+_SECTION_TIME = re.compile(r"^\s*(?:(\d{1,3}):)?(\d{1,3}):(\d{2})(?:[.,](\d{1,3}))?\s*$")
+
+
+def section_ms(section: str) -> int | None:
+    """`05:30` → 330000, `1:02:03` → 3723000, `0:07.5` → 7500; anything else is not a time."""
+    m = _SECTION_TIME.match(section)
+    if m is None:
+        return None
+    hours, minutes, seconds, fraction = m.groups()
+    if int(seconds) >= 60 or (hours is not None and int(minutes) >= 60):
+        return None
+    total = (int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)) * 1000
+    return total + (int(fraction.ljust(3, "0")) if fraction else 0)

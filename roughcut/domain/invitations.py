@@ -32,7 +32,7 @@ def _digest(token: str) -> str:
 
 
 def _link(deps: Projects, token: str) -> str:
-    return f"{deps.public_url}/invitations/{token}"
+    return f"{deps.links_url}/invitations/{token}"
 
 
 async def _project(uow: UnitOfWork, project_id: int) -> Project:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -21,7 +22,9 @@ from roughcut.domain.account_model import (
 )
 from roughcut.domain.chat_model import ChatMessage, PostMessage, RoomState, Sent
 from roughcut.domain.events import Committed, DomainEvent, StoredEvent
-from roughcut.domain.feedback_model import Comment, CommentCursor, FeedbackThread, NewComment
+from roughcut.domain.feedback_model import Comment, CommentCursor, FeedbackThread, FeedbackVersion, NewComment
+from roughcut.domain.job_model import Job
+from roughcut.domain.learning_model import LearningLink
 from roughcut.domain.presence_model import Connection, Swept
 from roughcut.domain.project_model import (
     CalendarStage,
@@ -36,6 +39,7 @@ from roughcut.domain.project_model import (
     Role,
     Stage,
 )
+from roughcut.domain.upload_model import NewUpload, ProjectFile, Upload, UploadStatus
 
 
 class UserRepository(Protocol):
@@ -87,6 +91,14 @@ class MemoRepository(Protocol):
     async def get(self, memo_id: int) -> Memo | None: ...
     async def update(self, memo_id: int, now: datetime, **fields: Any) -> Memo: ...
     async def delete(self, memo_id: int) -> None: ...
+
+
+class LearningLinkRepository(Protocol):
+    async def list(self) -> list[LearningLink]: ...
+    async def get(self, link_id: int) -> LearningLink | None: ...
+    async def add(self, url: str, title: str, now: datetime) -> LearningLink: ...
+    async def update(self, link_id: int, now: datetime, **fields: Any) -> LearningLink: ...
+    async def delete(self, link_id: int) -> None: ...
 
 
 class EventLog(Protocol):
@@ -183,10 +195,121 @@ class ChatWriter(Protocol):
 
 
 class BlobStore(Protocol):
+    """Private objects by server-made key; clients move the bytes through short-lived signed URLs.
+
+    `sign_put` allows one PUT of exactly `size` bytes; `sign_part` one PUT of a multipart part of at most
+    `max_size`. The PUT answers the part's `ETag`, which `complete_multipart` needs back (a wrong or
+    missing one is `ValidationFailed`). `size` is None for a missing object; `head` reads its first bytes.
+    """
+
     async def put(self, key: str, data: bytes) -> None: ...
     async def exists(self, key: str) -> bool: ...
     async def delete_prefix(self, prefix: str) -> int: ...
     async def check(self) -> None: ...
+    async def sign_put(self, key: str, *, size: int, content_type: str, expires_in: int) -> str: ...
+    async def sign_get(self, key: str, *, expires_in: int, filename: str | None = None) -> str: ...
+    async def start_multipart(self, key: str, content_type: str) -> str: ...
+    async def sign_part(self, key: str, upload_id: str, part_number: int, *, max_size: int, expires_in: int) -> str: ...
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> None: ...
+    async def abort_multipart(self, key: str, upload_id: str) -> None: ...
+    async def size(self, key: str) -> int | None: ...
+    async def head(self, key: str, length: int) -> bytes: ...
+    async def delete(self, key: str) -> None: ...
+    async def download(self, key: str, dest: Path) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlobGrant:
+    """What one verified signed URL of the local store allows."""
+
+    method: str
+    key: str
+    max_size: int = 0
+    upload_id: str = ""
+    part_number: int = 0
+    filename: str = ""
+
+
+class BlobGate(Protocol):
+    """The local store's signed URLs, served by roughcut itself (`/blobs/{key}`); absent on S3.
+
+    `authorize` raises `SignatureInvalid` (tampered, other method or key) or `UrlExpired`. `receive`
+    streams a PUT body to disk, never whole in memory, refuses past `max_size` with `PayloadTooLarge`
+    (keeping nothing), and answers the ETag.
+    """
+
+    def authorize(self, method: str, key: str, query: Mapping[str, str]) -> BlobGrant: ...
+    async def receive(self, grant: BlobGrant, chunks: AsyncIterator[bytes]) -> str: ...
+    def file(self, grant: BlobGrant) -> Path | None: ...
+
+
+class UploadRepository(Protocol):
+    async def add(self, new: NewUpload) -> Upload: ...
+    async def get(self, upload_id: int) -> Upload | None: ...
+    async def set_status(self, upload_id: int, status: UploadStatus, expected: UploadStatus) -> bool: ...
+    async def stale(self, before: datetime, limit: int) -> list[Upload]: ...
+
+
+class ProjectFileRepository(Protocol):
+    async def add(self, upload: Upload, now: datetime, status: str) -> ProjectFile: ...
+    async def get(self, file_id: int) -> ProjectFile | None: ...
+    async def list(self, project_id: int) -> list[ProjectFile]: ...
+    async def delete(self, file_id: int) -> None: ...
+    async def processed(self, file_id: int, status: str, **fields: Any) -> None: ...
+
+
+class VersionRepository(Protocol):
+    async def add(self, feedback_id: int, key: str, now: datetime) -> FeedbackVersion: ...
+    async def get(self, version_id: int) -> tuple[FeedbackVersion, str, int] | None: ...
+    async def processed(self, version_id: int, status: str, **fields: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What processing learned of a file: its dimensions, and a video's duration."""
+
+    width: int | None = None
+    height: int | None = None
+    duration_ms: int | None = None
+
+
+class MediaTools(Protocol):
+    """Previews and metadata from a local file: raises on a file it cannot decode."""
+
+    async def thumbnail(self, src: Path, dest: Path) -> MediaInfo: ...
+    async def poster(self, src: Path, dest: Path) -> MediaInfo: ...
+
+
+class JobQueue(Protocol):
+    """Enqueue background work inside a unit of work: the job exists iff the transaction commits.
+
+    A `key` makes the enqueue idempotent: while a job of the same kind and key is pending (waiting or
+    running), another enqueue is a no-op and answers None; otherwise it answers the new job's id.
+    `run_at` defers the job (default: due at once).
+    """
+
+    async def enqueue(
+        self, kind: str, payload: dict[str, Any], *, key: str | None = None, run_at: datetime | None = None
+    ) -> int | None: ...
+
+
+class JobStore(Protocol):
+    """The worker's side of the queue: each call is its own short transaction.
+
+    Claims take a lease (`locked_until`) under a fresh `token`; every later call names the token and
+    does nothing (answers False) when the lease was lost to another claim after it lapsed. `finish`
+    with `next_run` enqueues the job's kind, key and payload again (periodic jobs) in the same transaction.
+    """
+
+    async def claim(self, kinds: Collection[str], limit: int, now: datetime, lease_until: datetime) -> list[Job]: ...
+    async def extend(self, job: Job, lease_until: datetime) -> bool: ...
+    async def finish(self, job: Job, now: datetime, next_run: datetime | None = None) -> bool: ...
+    async def retry(self, job: Job, run_at: datetime, error: str) -> bool: ...
+    async def bury(self, job: Job, now: datetime, error: str) -> bool: ...
+    async def release(self, job: Job) -> None: ...
+    async def schedule(self, kind: str, key: str, run_at: datetime, now: datetime) -> None: ...
+    async def dead(self, limit: int) -> list[Job]: ...
+    async def prune(self, finished_before: datetime) -> int: ...
 
 
 class UnitOfWork(Protocol):
@@ -218,6 +341,16 @@ class UnitOfWork(Protocol):
     def feedback(self) -> FeedbackRepository: ...
     @property
     def chat(self) -> ChatRepository: ...
+    @property
+    def jobs(self) -> JobQueue: ...
+    @property
+    def uploads(self) -> UploadRepository: ...
+    @property
+    def files(self) -> ProjectFileRepository: ...
+    @property
+    def versions(self) -> VersionRepository: ...
+    @property
+    def learning_links(self) -> LearningLinkRepository: ...
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(
@@ -302,6 +435,13 @@ class RateLimiter(Protocol):
     """Sliding-window limits per (name, key): in process, or shared by every node in Redis."""
 
     async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict: ...
+
+
+class TicketStore(Protocol):
+    """Short-lived single-use tickets (an SSE stream's way in): in process, or shared by every node in Redis."""
+
+    async def put(self, ticket: str, payload: str, ttl: float) -> None: ...
+    async def take(self, ticket: str) -> str | None: ...
 
 
 class PasswordHasher(Protocol):

@@ -52,7 +52,7 @@ class Projects:
     clock: Clock
     blobs: BlobStore
     mailer: Mailer
-    public_url: str
+    links_url: str  # the base of links in mail: the front end's pages, or the API's resources
 
 
 @dataclass(frozen=True, slots=True)

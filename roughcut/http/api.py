@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 import aiohttp_cors
@@ -14,13 +16,16 @@ from roughcut.http import (
     event_stream_routes,
     feedback_routes,
     invitation_routes,
+    learning_routes,
     me_routes,
     memo_routes,
     presence_routes,
     project_routes,
+    upload_routes,
 )
 from roughcut.http.jsonutil import json_response
 from roughcut.http.openapi import build_spec
+from roughcut.http.rate_limits import api_rate_limits
 from roughcut.http.routing import ApiRoutes
 
 MAX_BODY = 1024 * 1024  # JSON bodies; files go straight to object storage
@@ -34,17 +39,28 @@ ROUTE_MODULES: tuple[ApiRoutes, ...] = (
     feedback_routes.routes,
     chat_routes.routes,
     presence_routes.routes,
+    upload_routes.routes,
+    learning_routes.routes,
 )
 
 
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every REST route."""
+    """The OpenAPI 3.1 document of every REST route (a copy: callers may change it)."""
+    return copy.deepcopy(_built_openapi())
+
+
+@functools.cache
+def _built_openapi() -> dict[str, Any]:
+    # Built once per process: the routes are fixed at import, and building takes ~0.1 s (each app built for a
+    # test paid it).
     return build_spec(op for routes in ROUTE_MODULES for op in routes.operations)
 
 
 def create_api(settings: Settings, asyncapi: dict[str, Any]) -> web.Application:
     """Build the REST sub-app (mounted at /api/v1) serving the OpenAPI and the given AsyncAPI document."""
-    api = web.Application(client_max_size=MAX_BODY)
+    api = web.Application(
+        client_max_size=MAX_BODY, middlewares=[api_rate_limits(settings.rate_api, settings.rate_api_ip)]
+    )
     for routes in ROUTE_MODULES:
         api.add_routes(routes.table)
     spec = openapi_document()
@@ -64,7 +80,7 @@ def create_api(settings: Settings, asyncapi: dict[str, Any]) -> web.Application:
                 origin: aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
                     allow_credentials=True,
                     allow_headers="*",
-                    expose_headers=("X-Request-ID", "Retry-After", "ETag"),
+                    expose_headers=("X-Request-ID", "Retry-After", "ETag", "RateLimit", "RateLimit-Policy"),
                     max_age=600,
                 )
                 for origin in settings.cors_origins

@@ -69,7 +69,7 @@ async def verify_code(request: web.Request) -> web.Response:
     summary="Create an account",
     tags=TAGS,
     body=s.SignupRequest,
-    responses={201: s.TokenPairSchema},
+    responses={201: s.SIGNED_IN},
     errors=(400, 409, 429),
     auth=False,
 )
@@ -95,7 +95,7 @@ async def signup(request: web.Request) -> web.Response:
     tags=TAGS,
     body=s.LoginRequest,
     query=s.CookieModeQuery,
-    responses={200: s.TokenPairSchema},
+    responses={200: s.SIGNED_IN},
     errors=(401, 429),
     auth=False,
 )
@@ -116,7 +116,7 @@ async def login(request: web.Request) -> web.Response:
     summary="Rotate the refresh token",
     tags=TAGS,
     body=s.RefreshRequest,
-    responses={200: s.TokenPairSchema},
+    responses={200: s.SIGNED_IN},
     errors=(401, 403, 429),
     auth=False,
 )
@@ -173,7 +173,7 @@ async def password_reset(request: web.Request) -> web.Response:
     tags=TAGS,
     body=s.SocialLoginRequest,
     query=s.CookieModeQuery,
-    responses={200: s.TokenPairSchema, 201: s.TokenPairSchema},
+    responses={200: s.SIGNED_IN, 201: s.SIGNED_IN},
     errors=(400, 403, 404, 429, 502),
     auth=False,
 )

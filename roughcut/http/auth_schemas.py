@@ -25,12 +25,23 @@ class UserSchema(Schema):
     created_at = Timestamp(required=True)
 
 
-class TokenPairSchema(Schema):
-    access_token = fields.Str(metadata={"description": "Absent in cookie mode."})
-    refresh_token = fields.Str(metadata={"description": "Absent in cookie mode."})
+class CookieSessionSchema(Schema):
+    """Cookie mode's answer: the tokens are in httpOnly cookies, not in the body."""
+
     token_type = fields.Str(required=True, dump_default="Bearer")
     expires_in = fields.Int(required=True)
     user = fields.Nested(UserSchema, required=True)
+
+
+class TokenPairSchema(CookieSessionSchema):
+    """Bearer mode's answer: the token pair in the body."""
+
+    access_token = fields.Str(required=True)
+    refresh_token = fields.Str(required=True)
+
+
+# What a route that signs in answers: the pair, or in cookie mode (`?cookie=1`, AUTH_COOKIE_MODE) the session.
+SIGNED_IN = (TokenPairSchema, CookieSessionSchema)
 
 
 class EmailCodeRequest(Schema):

@@ -7,20 +7,24 @@ import re
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
-from marshmallow import Schema
+from marshmallow import Schema, validate
 
 from roughcut import keys
 from roughcut.domain import errors, projects
 from roughcut.domain.events import StoredEvent
 from roughcut.domain.ports import NewsWaiter
+from roughcut.http import stream_tickets
+from roughcut.http.jsonutil import json_response
 from roughcut.http.middlewares import REQUEST_ID_HEADER
+from roughcut.http.rate_limits import RATE_HEADERS
 from roughcut.http.routing import ApiRoutes, path_int, read_query
 from roughcut.http.security import authenticate
 from roughcut.logging import request_id
 from roughcut.security.access import RevokedSessions
-from roughcut.wire.fields import Id
+from roughcut.wire.fields import Id, Text
 from roughcut.wire.json import dumps
 
 routes = ApiRoutes()
@@ -42,16 +46,23 @@ class StreamQuery(Schema):
         query=True,
         metadata={"description": "Resume after this event id (the Last-Event-ID header wins when both are sent)."},
     )
+    ticket = Text(
+        validate=validate.Length(1, 100),
+        metadata={
+            "description": "A stream ticket (POST …/events/stream-tickets) instead of the token or cookie: "
+            "for EventSource, which cannot send Authorization. Single-use: reconnect with a new one and `after`."
+        },
+    )
 
 
-def _resume_after(request: web.Request) -> int | None:
+def _resume_after(request: web.Request, query: dict[str, Any]) -> int | None:
     """Where to resume: Last-Event-ID (what EventSource sends on reconnect) before `?after=`; None for "now"."""
     header = request.headers.get(LAST_EVENT_ID, "").strip()
     if header:
         if not _EVENT_ID.fullmatch(header):
             raise errors.ValidationFailed(fields={LAST_EVENT_ID: ["Expected a non-negative integer event id."]})
         return int(header)
-    after: int | None = read_query(request, StreamQuery).get("after")
+    after: int | None = query.get("after")
     return after
 
 
@@ -152,15 +163,18 @@ class _Stream:
     errors=(404,),
 )
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    claims = authenticate(request)
+    query = read_query(request, StreamQuery)
     project_id = path_int(request, "project_id")
-    after = _resume_after(request)
+    ticket = query.get("ticket")
+    claims = authenticate(request) if ticket is None else await stream_tickets.redeem(request, ticket, project_id)
+    after = _resume_after(request, query)
     deps = request.config_dict[keys.PROJECTS]
     async with request.config_dict[keys.NOTIFIER].listen(project_id) as sub:
         # Listening starts before this first read, so nothing committed after it goes unnoticed. The read checks
         # membership before the response starts (non-members get a 404 problem) and gives the log's last id.
         _, last = await projects.project_events(deps, claims.user_id, project_id, after=0, limit=0)
-        response = web.StreamResponse(headers={**STREAM_HEADERS, REQUEST_ID_HEADER: request_id.get()})
+        headers = {**STREAM_HEADERS, **request.get(RATE_HEADERS, {}), REQUEST_ID_HEADER: request_id.get()}
+        response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         stream = _Stream(
             request=request,
@@ -177,3 +191,20 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         with suppress(ConnectionResetError):  # the client went away (or was dropped): nothing to report
             await stream.run()
     return response
+
+
+@routes.route(
+    "POST",
+    "/projects/{project_id}/events/stream-tickets",
+    op="createStreamTicket",
+    summary="A single-use ticket (30 s) that opens this project's event stream without a token in the URL",
+    tags=("projects",),
+    responses={201: stream_tickets.StreamTicketSchema},
+    errors=(404,),
+)
+async def create_stream_ticket(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    project_id = path_int(request, "project_id")
+    await projects.member_role(request.config_dict[keys.PROJECTS], claims.user_id, project_id)
+    body = await stream_tickets.issue(request, claims, project_id)
+    return json_response(body, 201, headers={"Cache-Control": "no-store"})

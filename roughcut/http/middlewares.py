@@ -22,6 +22,8 @@ log = logging.getLogger("roughcut.http")
 access_log = logging.getLogger("roughcut.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Set on a request from a trusted proxy: whether the client reached the proxy over TLS (X-Forwarded-Proto).
+FORWARDED_SECURE = web.RequestKey("forwarded_secure", bool)
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Path segments that carry secrets (invitation tokens) are not written to the access log.
 _SECRET_PATH = re.compile(r"(/invitations/)[A-Za-z0-9_-]{20,}")
@@ -99,7 +101,13 @@ def forwarded_for(trusted: tuple[str, ...]) -> Middleware:
         except ValueError:  # a Unix socket peer has no IP address
             from_proxy = False
         if from_proxy:
-            return await filtered.middleware(request, handler)
+
+            async def marked(forwarded: web.Request) -> web.StreamResponse:
+                # aiohttp prepares a returned response with the original request: it learns the scheme here
+                request[FORWARDED_SECURE] = forwarded.secure
+                return await handler(forwarded)
+
+            return await filtered.middleware(request, marked)
         return await handler(request)
 
     return middleware

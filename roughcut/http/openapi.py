@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -32,7 +33,8 @@ _DESCRIPTIONS = {
     409: "Conflict",
     413: "Payload too large",
     422: "Validation failed",
-    429: "Too many requests (see Retry-After)",
+    429: "Too many requests (rate_limited; see Retry-After). Every response says where the caller stands "
+    "against the API-wide limits in RateLimit and RateLimit-Policy (IETF httpapi draft structured fields)",
     502: "Provider unavailable",
     503: "Unavailable (transaction_conflict, service_unavailable): nothing was changed; retry",
 }
@@ -57,7 +59,21 @@ class _Plugin(MarshmallowPlugin):
         extra = getattr(type(resolve_schema_instance(schema)), EXTRA, None) if schema is not None else None
         if result is not None and extra:
             _merge(result, extra)
+        if result is not None:
+            _describe_defaults(result)
         return result
+
+
+def _describe_defaults(schema: dict[str, Any]) -> None:
+    """A property the server fills in when it is left out says so in words, not as `default`.
+
+    Only request fields have defaults (marshmallow's load_default), and generators such as openapi-typescript
+    type a component property with a `default` as always present, which would make the field required.
+    """
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop:
+            value = json.dumps(prop.pop("default"))
+            prop["description"] = f"{prop.get('description', '')} Optional; left out, it is {value}.".strip()
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
@@ -140,6 +156,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         entry: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "OK")}
         if isinstance(schema, str):  # a media type of its own, e.g. text/event-stream
             entry["content"] = {schema: {"schema": {"type": "string"}}}
+        elif isinstance(schema, tuple):
+            entry["content"] = {"application/json": {"schema": {"anyOf": list(schema)}}}
         elif schema is not None:
             entry["content"] = {"application/json": {"schema": schema}}
         responses[str(status)] = entry

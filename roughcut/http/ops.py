@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 import prometheus_client
 from aiohttp import web
 from sqlalchemy import text
-from swagger_ui import api_doc
+from swagger_ui.core import ApplicationDocument
 
 from roughcut import keys
 from roughcut.http import problems
@@ -18,6 +19,8 @@ from roughcut.http.jsonutil import json_response
 log = logging.getLogger("roughcut.ops")
 READY_TIMEOUT = 2.0
 JWKS_MAX_AGE = 300
+DOCS_URL = "/api/docs"
+OPENAPI_URL = "/api/v1/openapi.json"
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -67,11 +70,16 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-def add_ops_routes(app: web.Application) -> None:
-    """Mount the operational endpoints and the offline interactive docs at /api/docs."""
+def add_ops_routes(app: web.Application) -> ApplicationDocument:
+    """Mount the operational endpoints and the offline interactive docs at /api/docs (returned)."""
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/.well-known/jwks.json", jwks)
     app.router.add_get("/metrics", metrics)
-    # swagger-ui-py serves Swagger UI 5 from its installed package: no CDN, works offline.
-    api_doc(app, config_rel_url="/api/v1/openapi.json", url_prefix="/api/docs", title="roughcut API")
+    # swagger-ui-py serves Swagger UI 5 from its installed package: no CDN, works offline. It would load the
+    # document from url_prefix + config_rel_url (/api/docs/api/v1/openapi.json, a 404), so the page is told
+    # the real URL; config_rel_url being set, it serves no document of its own.
+    doc = ApplicationDocument(app, config_rel_url=OPENAPI_URL, url_prefix=DOCS_URL, title="roughcut API")
+    doc.parameters["url"] = json.dumps(OPENAPI_URL)
+    doc.match_handler()(doc)
+    return doc

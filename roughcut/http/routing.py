@@ -19,15 +19,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+# A response body: one schema, any of several (a tuple: e.g. the token pair or, in cookie mode, the session
+# without tokens), a media type of its own (e.g. text/event-stream), or none.
+ResponseBody = type[Schema] | tuple[type[Schema], ...] | str | None
+
+
 def standard_errors(method: str, *, auth: bool, body: bool, query: bool) -> frozenset[int]:
     """The error statuses every operation of this kind may answer, whatever its handler does.
 
     401 token_missing/invalid/expired or session_revoked (authenticated calls); 403 csrf_failed (cookie mode,
     unsafe methods); 413 payload_too_large (a body past api.MAX_BODY); 422 validation_failed (a body or
-    query); 503 transaction_conflict (a write still conflicting after @writes' retries) or service_unavailable.
+    query); 429 rate_limited (the API-wide limits per user and per address, http/rate_limits.py); 503
+    transaction_conflict (a write still conflicting after @writes' retries) or service_unavailable.
     """
     unsafe = method.upper() in UNSAFE_METHODS
-    found: set[int] = set()
+    found: set[int] = {429}
     if auth:
         found.add(401)
         if unsafe:
@@ -52,7 +58,7 @@ class Operation:
     tags: tuple[str, ...]
     body: type[Schema] | None = None
     query: type[Schema] | None = None
-    responses: Mapping[int, type[Schema] | str | None] = field(default_factory=dict)
+    responses: Mapping[int, ResponseBody] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
     auth: bool = True
 
@@ -74,7 +80,7 @@ class ApiRoutes:
         tags: tuple[str, ...],
         body: type[Schema] | None = None,
         query: type[Schema] | None = None,
-        responses: Mapping[int, type[Schema] | str | None] | None = None,
+        responses: Mapping[int, ResponseBody] | None = None,
         errors: tuple[int, ...] = (),
         auth: bool = True,
     ) -> Callable[[Handler], Handler]:

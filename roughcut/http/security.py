@@ -14,8 +14,8 @@ from roughcut.domain import errors
 from roughcut.domain.account_model import AccessClaims, Device, TokenPair
 from roughcut.http.auth_schemas import TokenPairSchema
 from roughcut.http.jsonutil import json_response
+from roughcut.security.access import ACCESS_COOKIE
 
-ACCESS_COOKIE = "__Host-access_token"
 REFRESH_COOKIE = "__Host-refresh_token"
 CSRF_COOKIE = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"

@@ -34,7 +34,7 @@ ACK = {
 def asyncapi_document() -> dict[str, Any]:
     """Channels per namespace: `publish` is what clients emit (answered by the ack), `subscribe` what they get."""
     plugin = MarshmallowPlugin()
-    plugin.init_spec(APISpec("roughcut", __version__, "3.1.0", plugins=[plugin]))
+    spec = APISpec("roughcut", __version__, "3.1.0", plugins=[plugin])
     converter = plugin.converter
     assert converter is not None
 
@@ -50,8 +50,11 @@ def asyncapi_document() -> dict[str, Any]:
     for ns in NAMESPACES:
         inbound, outbound = _inbound(ns), ns.emits
         channels[ns.path] = {
-            "description": "Connect with `auth: {token}`; refusals carry `data.code` token_missing, "
-            "token_invalid or token_expired.",
+            "description": "Connect with `auth: {token}`, or in cookie mode with the httpOnly access cookie "
+            "(`withCredentials: true`) from a page of an allowed origin (CORS_ORIGINS or PUBLIC_URL's); refusals "
+            "carry `data.code` token_missing, token_invalid, token_expired, or csrf_failed for the cookie from "
+            "another origin or none. Every client event spends the socket's event budget (SOCKET_EVENT_BURST, "
+            "SOCKET_EVENT_RATE): past it the ack is `rate_limited` with `details.retry_after`.",
             "publish": {
                 "message": {
                     "oneOf": [
@@ -63,6 +66,8 @@ def asyncapi_document() -> dict[str, Any]:
                 "message": {"oneOf": [{"name": name, "payload": payload(schema)} for name, schema in outbound.items()]}
             },
         }
+    # Nested schemas (UserRef, ...) are written as `$ref: #/components/schemas/<name>`: the plugin registered them.
+    schemas: dict[str, Any] = spec.to_dict().get("components", {}).get("schemas", {})
     return {
         "asyncapi": "2.6.0",
         "info": {
@@ -72,6 +77,7 @@ def asyncapi_document() -> dict[str, Any]:
         },
         "defaultContentType": "application/json",
         "channels": channels,
+        "components": {"schemas": schemas},
     }
 
 

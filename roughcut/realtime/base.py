@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
 from typing import Any, ClassVar, Self
 
 import socketio
@@ -18,9 +20,12 @@ from roughcut.domain.chat import Chat
 from roughcut.domain.ports import TokenIssuer
 from roughcut.domain.presence import Presence
 from roughcut.domain.projects import Projects
-from roughcut.realtime.envelope import error_ack, event
+from roughcut.domain.uploads import Uploads
+from roughcut.realtime.budget import SocketBudget
+from roughcut.realtime.envelope import error_ack, event, from_domain
 from roughcut.realtime.ordering import ChatOrder
 from roughcut.realtime.rooms import session_room, user_room
+from roughcut.security.access import ACCESS_COOKIE
 
 log = logging.getLogger("roughcut.realtime")
 
@@ -38,6 +43,7 @@ SOCKET_GONE = "The socket has disconnected."
 # What python-socketio itself triggers on a namespace; a client cannot send these names (realtime/protocol.py).
 LIFECYCLE = frozenset({"connect", "disconnect"})
 EVENT_ARGS = 2  # a client event reaches its handler as (sid, payload)
+EVENT_BURST, EVENT_RATE = 100, 30.0  # the default per-socket event budget (SOCKET_EVENT_BURST / _RATE)
 
 
 def handles(namespace: type[socketio.AsyncNamespace], name: str) -> bool:
@@ -57,6 +63,10 @@ class RealtimeDeps:
     chat_typing_ttl: float
     chat_order: ChatOrder | None = None  # this node's reorder buffer: a join sets its baseline
     presence: Presence | None = None  # this node's presence hub and its ports
+    uploads: Uploads | None = None  # the upload use cases (progress reports)
+    cookie_origins: frozenset[str] = frozenset()  # pages whose sockets may authenticate with the access cookie
+    event_burst: int = EVENT_BURST  # every client event of one socket on one namespace: a token bucket
+    event_rate: float = EVENT_RATE
 
 
 class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -77,6 +87,10 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def __init__(self, tokens: TokenIssuer) -> None:
         super().__init__(self.path)
         self.tokens = tokens
+        # Set from RealtimeDeps by server.register_namespaces: the Origins trusted with the access cookie, and
+        # the budget every client event of a socket spends (`send` has its own, smaller one as well).
+        self.cookie_origins: frozenset[str] = frozenset()
+        self.event_budget = SocketBudget(EVENT_BURST, EVENT_RATE)
         # One timer per live socket: cheaper than sweeping, and exact.
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._dropping: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
@@ -92,6 +106,9 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 return error_ack("unknown_event", f"This namespace ({self.path}) has no such event.")
             if len(args) > EVENT_ARGS:
                 return error_ack("validation_failed", "An event carries one payload object.")
+            wait = self.event_budget.take(args[0]) if args else 0.0
+            if wait:
+                return from_domain(errors.RateLimited(math.ceil(wait), "Too many events on this socket."))
         return await super().trigger_event(event, *args)
 
     def _claims(self, token: Any) -> AccessClaims:
@@ -99,11 +116,34 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise errors.TokenMissing()
         return self.tokens.verify_access(token)
 
+    def _cookie_token(self, environ: Mapping[str, Any]) -> str | None:
+        """Cookie mode: the httpOnly access cookie, taken only from a page of an allowed Origin.
+
+        The Origin check is the socket's CSRF defence: any site can make a browser open a socket that
+        carries the cookie, but only the allowed front ends' pages send their own Origin (browsers send it
+        on every WebSocket and cross-origin request; a request without one is refused).
+        """
+        jar = SimpleCookie()
+        try:
+            jar.load(environ.get("HTTP_COOKIE", ""))
+        except CookieError:
+            return None
+        morsel = jar.get(ACCESS_COOKIE)
+        if morsel is None:
+            return None
+        if environ.get("HTTP_ORIGIN") not in self.cookie_origins:
+            raise errors.CsrfFailed("The access cookie is accepted only from the allowed origins.")
+        return morsel.value
+
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        """Refuse without a valid token: connect_error `data.code` is token_missing/invalid/expired."""
+        """Refuse without a valid token (the `auth.token`, else the access cookie from an allowed Origin).
+
+        connect_error `data.code` is token_missing/invalid/expired, or csrf_failed for a cookie from
+        another origin.
+        """
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            claims = self._claims(token)
+            claims = self._claims(token if token is not None else self._cookie_token(environ))
         except errors.DomainError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.message, {"code": exc.code}) from None
         await self.save_session(
@@ -122,6 +162,7 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         handle = self._expiry.pop(sid, None)
         if handle is not None:
             handle.cancel()
+        self.event_budget.forget(sid)
         await self.disconnected(sid)
 
     async def disconnected(self, sid: str) -> None:

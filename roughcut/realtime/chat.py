@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 from marshmallow import Schema, fields, validate
@@ -14,6 +13,7 @@ from roughcut.domain import chat, errors
 from roughcut.domain.chat_model import PostMessage
 from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
+from roughcut.realtime.budget import SocketBudget
 from roughcut.realtime.envelope import event
 from roughcut.realtime.ordering import ChatOrder
 from roughcut.realtime.recovery import resync_payload
@@ -49,28 +49,6 @@ class ReadSchema(Schema):
     seq = Id(cursor=True, required=True)
 
 
-class SendBudget:
-    """A token bucket per socket: `burst` sends at once, refilled at `rate` per second."""
-
-    def __init__(self, burst: int, rate: float) -> None:
-        self.burst, self.rate = burst, rate
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, sid: str) -> float:
-        """Spend one send; returns 0, or the seconds to wait when the budget is empty."""
-        now = time.monotonic()
-        tokens, last = self._buckets.get(sid, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self._buckets[sid] = (tokens, now)
-            return (1 - tokens) / self.rate
-        self._buckets[sid] = (tokens - 1, now)
-        return 0.0
-
-    def forget(self, sid: str) -> None:
-        self._buckets.pop(sid, None)
-
-
 TYPING: dict[str, Any] = {
     "type": "object",
     "properties": {"feedback_id": {"type": "integer"}, "user_id": {"type": "integer"}, "typing": {"type": "boolean"}},
@@ -96,14 +74,14 @@ class ChatNamespace(AuthNamespace):
     @classmethod
     def build(cls, deps: RealtimeDeps) -> Self:
         """The namespace of this node."""
-        budget = SendBudget(deps.chat_send_burst, deps.chat_send_rate)
+        budget = SocketBudget(deps.chat_send_burst, deps.chat_send_rate)
         return cls(deps.tokens, deps.chat, budget, deps.chat_typing_ttl, deps.chat_order)
 
     def __init__(
         self,
         tokens: TokenIssuer,
         deps: chat.Chat,
-        budget: SendBudget,
+        budget: SocketBudget,
         typing_ttl: float,
         order: ChatOrder | None = None,
     ) -> None:
@@ -164,8 +142,9 @@ class ChatNamespace(AuthNamespace):
         if not data["typing"]:
             await self._stop_typing(sid, user_id, fid)
             return {}
-        audience = await chat.typing_audience(self.deps, user_id, fid)
-        if not self.alive(sid):  # gone while the audience was read: a timer now would outlive the socket
+        await chat.start_typing(self.deps, user_id, fid, sid)
+        if not self.alive(sid):  # gone meanwhile: a timer now would outlive the socket, so stop at once
+            await chat.stop_typing(self.deps, user_id, fid, sid)
             return {}
         old = self._typing.pop((sid, fid), None)
         if old is not None:
@@ -174,7 +153,6 @@ class ChatNamespace(AuthNamespace):
         self._typing[(sid, fid)] = loop.call_later(
             self.typing_ttl, lambda: loop.create_task(self._stop_typing(sid, user_id, fid))
         )
-        await self._typing_emit(audience, fid, user_id, True, sid)
         return {}
 
     async def _stop_typing(self, sid: str, user_id: int, fid: int) -> None:
@@ -183,15 +161,9 @@ class ChatNamespace(AuthNamespace):
             return
         handle.cancel()
         try:
-            audience = await chat.room_members(self.deps, fid)
-            await self._typing_emit(audience, fid, user_id, False, sid)
+            await chat.stop_typing(self.deps, user_id, fid, sid)
         except Exception:
             log.exception("typing stop failed", extra={"feedback_id": fid})
-
-    async def _typing_emit(self, audience: Sequence[int], fid: int, user_id: int, typing: bool, sid: str) -> None:
-        rooms = [chat_room(fid, uid) for uid in audience]
-        payload = {"feedback_id": fid, "user_id": user_id, "typing": typing}
-        await self.emit("typing", payload, to=rooms, skip_sid=sid)
 
     @event(ReadSchema)
     async def on_read(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:

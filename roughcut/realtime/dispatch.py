@@ -14,7 +14,17 @@ from typing import Any
 
 import orjson
 
-from roughcut.domain.events import USER_DELETED, Committed, MessagePosted, PresenceChanged, ReadMoved, StoredEvent
+from roughcut.domain.events import (
+    UPLOAD_PROGRESS,
+    USER_DELETED,
+    Committed,
+    MessagePosted,
+    PresenceChanged,
+    ReadMoved,
+    StoredEvent,
+    TypingChanged,
+    UploadProgressed,
+)
 from roughcut.realtime.rooms import (
     CHAT_NAMESPACE,
     PRESENCE_NAMESPACE,
@@ -34,6 +44,7 @@ class Emit:
     event: str
     payload: Any
     rooms: list[str]
+    skip: str | None = None  # a socket (sid) that does not hear it: the one it came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,12 @@ def route(batch: Sequence[Committed]) -> Dispatch:
             if rooms:
                 out.steps.append(Emit(CHAT_NAMESPACE, "message", m.wire(), rooms))
             continue
+        if isinstance(event, TypingChanged):
+            rooms = [chat_room(event.feedback_id, u) for u in c.audience.users]
+            notice = {"feedback_id": event.feedback_id, "user_id": event.user_id, "typing": event.typing}
+            if rooms:
+                out.steps.append(Emit(CHAT_NAMESPACE, "typing", notice, rooms, event.origin))
+            continue
         if isinstance(event, ReadMoved):
             rooms = [chat_room(event.feedback_id, u) for u in c.audience.users]
             payload = {"feedback_id": event.feedback_id, "user_id": event.user_id, "seq": event.seq}
@@ -109,6 +126,14 @@ def route(batch: Sequence[Committed]) -> Dispatch:
             if rooms:
                 out.steps.append(Emit(PRESENCE_NAMESPACE, "presence", change, rooms))
             continue
+        if isinstance(event, UploadProgressed):
+            # Its own event name on /projects: live only, it has no log id to be ordered by.
+            rooms = [member_room(event.project_id, u) for u in c.audience.users]
+            progress: dict[str, Any] = {"project_id": event.project_id, "upload_id": event.upload_id}
+            progress.update(user_id=event.user_id, bytes=event.bytes, size=event.size, at=event.at)
+            if rooms:
+                out.steps.append(Emit(PROJECTS_NAMESPACE, UPLOAD_PROGRESS, progress, rooms))
+            continue
         if event.project_id is not None:
             _project_event(event, c, out)
         if c.audience.sessions:
@@ -119,7 +144,7 @@ def route(batch: Sequence[Committed]) -> Dispatch:
 def encode(node_id: str, dispatch: Dispatch) -> bytes:
     """One broker message for the other nodes."""
     steps = [
-        ["e", s.namespace, s.event, s.payload, s.rooms] if isinstance(s, Emit) else ["c", s.namespace, s.rooms]
+        ["e", s.namespace, s.event, s.payload, s.rooms, s.skip] if isinstance(s, Emit) else ["c", s.namespace, s.rooms]
         for s in dispatch.steps
     ]
     body = {"node": node_id, "steps": steps, "sessions": dispatch.ended_sessions, "projects": dispatch.projects}
@@ -132,7 +157,7 @@ def decode(raw: bytes) -> tuple[str, Dispatch]:
     steps: list[Step] = []
     for s in body["steps"]:
         if s[0] == "e":
-            steps.append(Emit(str(s[1]), str(s[2]), s[3], [str(r) for r in s[4]]))
+            steps.append(Emit(str(s[1]), str(s[2]), s[3], [str(r) for r in s[4]], None if s[5] is None else str(s[5])))
         elif s[0] == "c":
             steps.append(Close(str(s[1]), [str(r) for r in s[2]]))
         else:

@@ -8,11 +8,13 @@ from typing import Any, ClassVar, Self
 from marshmallow import Schema
 
 from roughcut.domain import errors, projects
+from roughcut.domain.events import UPLOAD_PROGRESS
 from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
 from roughcut.realtime.recovery import resync_payload
 from roughcut.realtime.rooms import PROJECTS_NAMESPACE, member_room
+from roughcut.realtime.uploads import PROGRESS_PAYLOAD
 from roughcut.wire.fields import Id
 from roughcut.wire.schemas import EventSchema
 
@@ -34,6 +36,7 @@ class ProjectsNamespace(AuthNamespace):
     path = PROJECTS_NAMESPACE
     emits: ClassVar[Mapping[str, Payload]] = {
         "event": EventSchema,
+        UPLOAD_PROGRESS: PROGRESS_PAYLOAD,
         "resync": resync_payload("project_id"),
         "auth_expired": AUTH_EXPIRED,
     }

@@ -82,7 +82,8 @@ class NodeDelivery:
         self._notifier.wake(dispatch.projects)
 
     async def _emit(self, step: Emit) -> None:
-        await DirectEmit.emit(self._sio.manager, step.event, step.payload, step.namespace, to=step.rooms)
+        manager = self._sio.manager
+        await DirectEmit.emit(manager, step.event, step.payload, step.namespace, to=step.rooms, skip_sid=step.skip)
 
     def _has_local(self, rooms: Sequence[str]) -> bool:
         # `manager.rooms[namespace]` holds only rooms with sockets (pinned in tests/unit/test_room_internals.py).

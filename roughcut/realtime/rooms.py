@@ -34,6 +34,7 @@ def chat_room(feedback_id: int, user_id: int) -> str:
 
 
 PRESENCE_NAMESPACE = "/presence"
+UPLOADS_NAMESPACE = "/uploads"  # no rooms: progress goes out on /projects to member rooms
 
 
 def presence_room(project_id: int, user_id: int) -> str:

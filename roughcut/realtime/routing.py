@@ -80,7 +80,7 @@ def _with_rooms(step: Step, rooms: list[str]) -> Step:
     if len(rooms) == len(step.rooms):
         return step
     if isinstance(step, Emit):
-        return Emit(step.namespace, step.event, step.payload, rooms)
+        return Emit(step.namespace, step.event, step.payload, rooms, step.skip)
     return Close(step.namespace, rooms)
 
 

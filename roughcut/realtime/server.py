@@ -17,6 +17,7 @@ from engineio.async_drivers.aiohttp import WebSocket as EngineWebSocket
 
 from roughcut.config import Settings
 from roughcut.realtime.base import AuthNamespace, RealtimeDeps
+from roughcut.realtime.budget import SocketBudget
 from roughcut.realtime.chat import ChatNamespace
 from roughcut.realtime.fanout import LocalManager, RedisManager
 from roughcut.realtime.presence import PresenceNamespace
@@ -29,13 +30,20 @@ from roughcut.realtime.protocol import (
     engine_frame_problem,
 )
 from roughcut.realtime.root import RootNamespace
+from roughcut.realtime.uploads import UploadsNamespace
 from roughcut.wire.json import SocketJson
 
 MAX_MESSAGE = 64 * 1024  # largest client packet; chat text is capped far below this
 PING_INTERVAL = 25
 PING_TIMEOUT = 20
 
-NAMESPACES: tuple[type[AuthNamespace], ...] = (RootNamespace, ProjectsNamespace, ChatNamespace, PresenceNamespace)
+NAMESPACES: tuple[type[AuthNamespace], ...] = (
+    RootNamespace,
+    ProjectsNamespace,
+    ChatNamespace,
+    PresenceNamespace,
+    UploadsNamespace,
+)
 NAMESPACE_PATHS = tuple(ns.path for ns in NAMESPACES)
 
 
@@ -92,7 +100,7 @@ def create_sio(settings: Settings, redis_options: Mapping[str, Any] | None = Non
         async_mode="aiohttp",
         client_manager=manager,
         json=SocketJson,
-        cors_allowed_origins=list(settings.cors_origins) or None,
+        cors_allowed_origins=sorted(settings.allowed_origins),
         cors_credentials=True,
         max_http_buffer_size=MAX_MESSAGE,
         ping_interval=PING_INTERVAL,
@@ -113,7 +121,10 @@ def create_sio(settings: Settings, redis_options: Mapping[str, Any] | None = Non
 def register_namespaces(sio: socketio.AsyncServer, deps: RealtimeDeps) -> None:
     """Build and register every namespace of the registry."""
     for namespace in NAMESPACES:
-        sio.register_namespace(namespace.build(deps))
+        built = namespace.build(deps)
+        built.cookie_origins = deps.cookie_origins
+        built.event_budget = SocketBudget(deps.event_burst, deps.event_rate)
+        sio.register_namespace(built)
 
 
 DRAIN_SECONDS = 5.0

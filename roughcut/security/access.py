@@ -9,6 +9,9 @@ from roughcut.domain import errors
 from roughcut.domain.account_model import AccessClaims
 from roughcut.domain.ports import TokenIssuer
 
+# The httpOnly cookie holding the access token in cookie mode (set by http/security.py, read by sockets too).
+ACCESS_COOKIE = "__Host-access_token"
+
 
 class RevokedSessions:
     """Sessions ended within the last `ttl` seconds: the only ones whose access tokens may still be live."""

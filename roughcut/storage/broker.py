@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 CHANNEL_SUFFIX = "events"
 HEALTH_CHECK_SECONDS = 15  # PING an idle subscriber connection this often
-POLL_SECONDS = 5.0  # longest single read on the subscriber connection (health checks run between reads)
+# Longest single read on the subscriber connection: subscription changes (a room entered on this node) are
+# sent between reads, by the listener alone, so a new topic waits at most this long plus a round trip.
+LISTEN_TICK_SECONDS = 0.05
 START_WAIT_SECONDS = 5.0  # how long start() waits for the first subscription before going on in background
 ATTEND_WAIT_SECONDS = 2.0  # how long attend() waits for Redis to confirm; past it the node resyncs on return
 RECONNECT_MIN_SECONDS = 0.5
@@ -77,7 +79,6 @@ class RedisBroker:
         self.channel = f"{prefix}:{CHANNEL_SUFFIX}"
         self._url = url
         self._client: Redis | None = None
-        self._pubsub: PubSub | None = None
         self._publish_all: Any = None
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -85,7 +86,8 @@ class RedisBroker:
         self._resubscribed: Resubscribed = lambda: None
         self._topics: set[str] = set()  # attended: subscribed, or to be subscribed once Redis is back
         self._confirm: dict[str, asyncio.Future[None]] = {}  # channel -> waiting for Redis's confirmation
-        self._chores: set[asyncio.Task[None]] = set()
+        self._release: dict[str, asyncio.Future[None]] = {}  # channel -> waiting for the unsubscribe
+        self._changes = asyncio.Event()  # attended topics changed: the listener (re)subscribes
 
     def topic_channel(self, topic: str) -> str:
         """The channel of one topic's messages."""
@@ -135,27 +137,23 @@ class RedisBroker:
         if not new:
             return
         self._topics.update(new)
-        pubsub = self._pubsub
-        if pubsub is None:
-            return  # not listening right now: `_listen` subscribes to every attended topic when it is
-        channels = [self.topic_channel(t) for t in new]
         loop = asyncio.get_running_loop()
-        waits = [self._confirm.setdefault(c, loop.create_future()) for c in channels]
-        with suppress(TimeoutError, RedisError, OSError):
-            async with asyncio.timeout(ATTEND_WAIT_SECONDS):
-                await pubsub.subscribe(*channels)
-                await asyncio.gather(*waits)
+        waits = [self._confirm.setdefault(self.topic_channel(t), loop.create_future()) for t in new]
+        self._changes.set()  # only the listener talks on the subscriber connection
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*waits)), ATTEND_WAIT_SECONDS)
 
     async def forget(self, topics: Collection[str]) -> None:
-        """Unsubscribe from topics no client of this node needs any longer."""
+        """Unsubscribe from topics no client of this node needs any longer; returns once Redis confirmed."""
         gone = [t for t in topics if t in self._topics]
         if not gone:
             return
         self._topics.difference_update(gone)
-        pubsub = self._pubsub
-        if pubsub is not None:
-            with suppress(RedisError, OSError):
-                await pubsub.unsubscribe(*(self.topic_channel(t) for t in gone))
+        loop = asyncio.get_running_loop()
+        waits = [self._release.setdefault(self.topic_channel(t), loop.create_future()) for t in gone]
+        self._changes.set()
+        with suppress(TimeoutError):  # Redis away: nothing arrives meanwhile anyway
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*waits)), ATTEND_WAIT_SECONDS)
 
     async def _listen(self, client: Redis) -> None:
         delay = RECONNECT_MIN_SECONDS
@@ -170,7 +168,9 @@ class RedisBroker:
                 self._subscribed.set()
                 delay = RECONNECT_MIN_SECONDS
                 while True:
-                    message = await pubsub.get_message(timeout=POLL_SECONDS)
+                    if self._changes.is_set():
+                        await self._apply_changes(pubsub)
+                    message = await pubsub.get_message(timeout=LISTEN_TICK_SECONDS)
                     if message is not None:
                         await self._on_message(message)
             except (RedisError, OSError) as exc:
@@ -179,7 +179,6 @@ class RedisBroker:
                     extra={"channel": self.channel, "retry_in": delay, "error": f"{type(exc).__name__}: {exc}"},
                 )
             finally:
-                self._pubsub = None
                 if pubsub.connection is not None:  # the pool may hand this connection to publish() next
                     pubsub.connection.deregister_connect_callback(self._reconnected)
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -187,43 +186,47 @@ class RedisBroker:
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     async def _subscribe_all(self, pubsub: PubSub) -> None:
-        """Subscribe to the common channel and every attended topic (those attended meanwhile too); from the
-        confirmations on, none of their messages is missed."""
-        confirmed: set[str] = set()
-        while missing := [c for c in (self.channel, *map(self.topic_channel, self._topics)) if c not in confirmed]:
+        """Subscribe to the common channel and every attended topic; from the confirmations on, none of their
+        messages is missed."""
+        self._changes.clear()
+        channels = [self.channel, *map(self.topic_channel, self._topics)]
+        await pubsub.subscribe(*channels)
+        pending = set(channels)
+        while pending:
+            message = await pubsub.get_message(timeout=None)
+            if message is not None and message["type"] == "subscribe":
+                pending.discard(_text(message["channel"]))
+                self._confirmed(_text(message["channel"]))
+
+    async def _apply_changes(self, pubsub: PubSub) -> None:
+        """Bring the subscriptions in line with the attended topics (confirmations arrive as messages)."""
+        self._changes.clear()
+        wanted = {self.topic_channel(t) for t in self._topics}
+        held = {_text(c) for c in pubsub.channels} - {self.channel}
+        if missing := sorted(wanted - held):
             await pubsub.subscribe(*missing)
-            pending = set(missing)
-            while pending:
-                message = await pubsub.get_message(timeout=None)
-                if message is not None and message["type"] == "subscribe":
-                    pending.discard(_text(message["channel"]))
-            confirmed.update(missing)
-        self._pubsub = pubsub
+        if extra := sorted(held - wanted):
+            await pubsub.unsubscribe(*extra)
 
     async def _on_message(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "message":
             await self._receive(message["data"])
         elif kind == "subscribe":
-            waiting = self._confirm.pop(_text(message["channel"]), None)
-            if waiting is not None and not waiting.done():
-                waiting.set_result(None)
+            self._confirmed(_text(message["channel"]))
+        elif kind == "unsubscribe":
+            self._confirmed(_text(message["channel"]), self._release)
+
+    def _confirmed(self, channel: str, waits: dict[str, asyncio.Future[None]] | None = None) -> None:
+        waiting = (self._confirm if waits is None else waits).pop(channel, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     async def _reconnected(self, _connection: AbstractConnection) -> None:
-        # redis-py resubscribed what it had confirmed; a topic attended while Redis was away is added here.
-        pubsub = self._pubsub
-        if pubsub is not None:
-            missing = [c for t in self._topics if (c := self.topic_channel(t)).encode() not in pubsub.channels]
-            if missing:
-                task = asyncio.get_running_loop().create_task(self._resubscribe(pubsub, missing))
-                self._chores.add(task)  # the loop keeps only weak references
-                task.add_done_callback(self._chores.discard)
+        # redis-py resubscribed what it had confirmed; the listener adds what was attended meanwhile.
+        self._changes.set()
         log.info("event broker resubscribed", extra={"channel": self.channel})
         self._resubscribed()
-
-    async def _resubscribe(self, pubsub: PubSub, channels: list[str]) -> None:
-        with suppress(RedisError, OSError):
-            await pubsub.subscribe(*channels)
 
     async def _receive(self, raw: Any) -> None:
         if self._deliver is None:

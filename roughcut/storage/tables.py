@@ -73,6 +73,8 @@ users = Table(
     Column("avatar_url", String(1024)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Set only by `roughcut admin grant` (migration 0005): manages e-learning links and sample files.
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
 )
 
 social_identities = Table(
@@ -262,6 +264,7 @@ feedback_versions = Table(
     Column("height", Integer),
     Column("status", String(16), nullable=False, server_default="processing"),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("poster_key", String(512)),  # the poster frame processing made (0004)
     UniqueConstraint("feedback_id", "number"),
 )
 
@@ -311,4 +314,111 @@ chat_reads = Table(
     Column("read_seq", BigInteger, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("feedback_id", "user_id"),
+)
+
+learning_links = Table(
+    "learning_links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("url", String(1024), nullable=False),
+    Column("title", String(200), nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_learning_links_created_at_id", "created_at", "id"),
+)
+
+# `roughcut import-legacy`: which roughcut row each old row became (old table + old id), so a second run
+# imports only what changed and never twice; `digest` is the old row's content hash at its last import.
+legacy_map = Table(
+    "legacy_map",
+    metadata,
+    Column("old_table", String(64), nullable=False),
+    Column("old_id", BigInteger, nullable=False),
+    Column("new_id", BigInteger, nullable=True),
+    Column("digest", String(64), nullable=False),
+    Column("imported_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("old_table", "old_id"),
+)
+
+# The durable job queue (roughcut/jobs, storage/jobs.py). A job is `pending` until done or dead; a pending
+# job with `locked_until` in the future is running under that lease; a lapsed lease may be claimed again.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("key", String(255)),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("run_at", UtcDateTime, nullable=False),
+    Column("locked_until", UtcDateTime),
+    Column("locked_by", String(64)),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    # What a worker claims: due pending jobs, oldest first.
+    Index("ix_jobs_due", "status", "run_at", "id"),
+    # Idempotent enqueue: one pending job per kind and key.
+    Index(
+        "uq_jobs_pending_key",
+        "kind",
+        "key",
+        unique=True,
+        postgresql_where=text("status = 'pending' AND key IS NOT NULL"),
+        sqlite_where=text("status = 'pending' AND key IS NOT NULL"),
+    ),
+)
+
+# Old object keys of imported sample files (no project to file them under) until they move to the blob store.
+legacy_files = Table(
+    "legacy_files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("object_key", String(1024), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Direct-to-storage uploads (domain/uploads.py): the key is the server's; the filename only displayed.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("purpose", String(32), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("key", String(512), nullable=False, unique=True),
+    Column("strategy", String(16), nullable=False),
+    Column("multipart_id", String(1024)),
+    Column("part_size", BigInteger),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    # The sweeper's scan: pending uploads, oldest first.
+    Index("ix_uploads_status_created", "status", "created_at"),
+)
+
+project_files = Table(
+    "project_files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("uploader_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # Processing (domain/media.py): images get a WebP thumbnail, videos a poster and their dimensions.
+    Column("status", String(16), nullable=False, server_default="ready"),
+    Column("preview_key", String(512)),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("duration_ms", BigInteger),
+    Index("ix_project_files_project_id", "project_id", "id"),
 )

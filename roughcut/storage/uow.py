@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,14 +27,17 @@ from roughcut.domain.events import Committed, DomainEvent, StoredEvent, audience
 from roughcut.domain.ports import EventPublisher
 from roughcut.domain.transactions import writing
 from roughcut.storage.db import connect, is_conflict, write_slot
+from roughcut.storage.jobs import SqlJobs
 from roughcut.storage.repos.accounts import SqlEmailCodes, SqlSessions, SqlUsers
 from roughcut.storage.repos.chat import SqlChatRooms
 from roughcut.storage.repos.events import SqlEventLog
 from roughcut.storage.repos.feedback import SqlFeedback
 from roughcut.storage.repos.invitations import SqlInvitations
+from roughcut.storage.repos.learning import SqlLearningLinks
 from roughcut.storage.repos.memos import SqlMemos
 from roughcut.storage.repos.project_memos import SqlProjectMemos
 from roughcut.storage.repos.projects import SqlProjects
+from roughcut.storage.repos.uploads import SqlProjectFiles, SqlUploads, SqlVersions
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +55,18 @@ class SqlUnitOfWork:
     project_memos: SqlProjectMemos
     feedback: SqlFeedback
     chat: SqlChatRooms
+    jobs: SqlJobs
+    uploads: SqlUploads
+    files: SqlProjectFiles
+    versions: SqlVersions
+    learning_links: SqlLearningLinks
 
-    def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
+    def __init__(
+        self, engine: AsyncEngine, publisher: EventPublisher, wake_jobs: Callable[[], None] | None = None
+    ) -> None:
         self._engine = engine
         self._publisher = publisher
+        self._wake_jobs = wake_jobs  # this node's job worker, told after a commit that enqueued
         self._conn: AsyncConnection | None = None
         self._pending: list[DomainEvent] = []
         self._announced: list[Committed] = []
@@ -86,6 +98,11 @@ class SqlUnitOfWork:
         self.project_memos = SqlProjectMemos(conn)
         self.feedback = SqlFeedback(conn)
         self.chat = SqlChatRooms(conn)
+        self.jobs = SqlJobs(conn)
+        self.uploads = SqlUploads(conn)
+        self.files = SqlProjectFiles(conn)
+        self.versions = SqlVersions(conn)
+        self.learning_links = SqlLearningLinks(conn)
         return self
 
     async def __aexit__(
@@ -135,6 +152,9 @@ class SqlUnitOfWork:
             stored = await self.events.append(pending)
             committed = [Committed(s, audience_of(e, members, threads)) for s, e in zip(stored, pending, strict=True)]
         await conn.commit()
+        if self.jobs.enqueued and self._wake_jobs is not None:
+            self.jobs.enqueued = False
+            self._wake_jobs()  # the job is due now: no need to wait for the worker's next poll
         committed.extend(self._announced)
         self._announced.clear()
         if committed:

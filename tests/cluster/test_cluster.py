@@ -213,6 +213,8 @@ async def cluster(cluster_db: str, private_redis: PrivateRedis, tmp_path: Path) 
         "LOG_JSON": "false",
         "CHAT_SEND_BURST": "1000",
         "CHAT_SEND_RATE": "1000",
+        "SOCKET_EVENT_BURST": "1000",
+        "SOCKET_EVENT_RATE": "1000",
         "DB_POOL_SIZE": "4",
         "DB_MAX_OVERFLOW": "4",
     }

@@ -120,7 +120,7 @@ async def test_readiness_reports_a_failed_dependency(make_client: Any) -> None:
 async def test_asyncapi_document(client: TestClient[Any, Any]) -> None:
     doc = await (await client.get("/api/v1/asyncapi.json")).json()
     assert doc["asyncapi"].startswith("2.")
-    assert set(doc["channels"]) == {"/", "/projects", "/chat", "/presence"}
+    assert set(doc["channels"]) == {"/", "/projects", "/chat", "/presence", "/uploads"}
     chat_in = {m["name"]: m for m in doc["channels"]["/chat"]["publish"]["message"]["oneOf"]}
     assert set(chat_in) == {"join", "leave", "send", "typing", "read", "reauth"}
     assert chat_in["send"]["payload"]["properties"]["text"]["maxLength"] == 4000
@@ -132,6 +132,9 @@ async def test_asyncapi_document(client: TestClient[Any, Any]) -> None:
     presence_in = {m["name"] for m in doc["channels"]["/presence"]["publish"]["message"]["oneOf"]}
     assert presence_in == {"subscribe", "unsubscribe", "status", "reauth"}
     assert {m["name"] for m in doc["channels"]["/presence"]["subscribe"]["message"]["oneOf"]} >= {"presence"}
+    uploads_in = {m["name"] for m in doc["channels"]["/uploads"]["publish"]["message"]["oneOf"]}
+    assert uploads_in == {"progress", "reauth"}
+    assert projects_out["upload.progress"]["payload"]["required"][:2] == ["project_id", "upload_id"]
 
 
 def test_openapi_is_valid() -> None:

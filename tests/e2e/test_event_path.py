@@ -173,3 +173,30 @@ async def test_deleting_closes_the_chat_rooms_on_every_node(make_client: Any, ma
     finally:
         await chat.close()
         await feed.close()
+
+
+async def test_typing_crosses_on_the_threads_topic_and_the_typist_does_not_hear_itself(
+    make_client: Any, mailbox: Mailbox, channels: Channels
+) -> None:
+    node_a, node_b = await make_client(), await make_client()
+    typist, peer = await signup(node_a, mailbox), await signup(node_a, mailbox)
+    pid = (await create_project(node_a, typist))["id"]
+    await join(node_a, pid, peer["user"]["id"])
+    fid = await first_thread(node_a, auth(typist), pid)
+    on_a, on_b = (
+        await ChatClient().connect(node_a, typist["access_token"]),
+        await ChatClient().connect(node_b, peer["access_token"]),
+    )
+    try:
+        await on_a.join(fid)
+        await on_b.join(fid)
+        await channels.drain()
+        assert (await on_a.call("typing", {"feedback_id": fid, "typing": True}))["ok"] is True
+        assert await on_b.next("typing") == {"feedback_id": fid, "user_id": typist["user"]["id"], "typing": True}
+        # Through the one publisher, on the thread's own channel: not python-socketio's, which every node hears.
+        assert await channels.drain() == [f"{channels.broker}:chat:{fid}"]
+        await on_a.call("leave", {"feedback_id": fid})  # acked after anything queued before it
+        assert on_a.inbox["typing"].empty()
+    finally:
+        await on_a.close()
+        await on_b.close()

@@ -178,6 +178,12 @@ INEXPRESSIBLE: dict[str, Callable[[Case], set[str]]] = {
     "createComment": _new_comment,
     "updateComment": _edited_comment,
     "updateMe": _password_change,
+    # Uploads: the purpose's size limit and types (settings); parts within the upload's part_count, their
+    # ETags; an upload of the right purpose and project (stored state the document cannot name).
+    "startUpload": lambda _case: {"size", "content_type"},
+    "signUploadParts": lambda _case: {"part_numbers"},
+    "completeUpload": lambda _case: {"parts"},
+    "addFeedbackVersion": lambda _case: {"upload_id"},
 }
 
 
@@ -196,6 +202,9 @@ POOLED = {
     "acceptInvitation": "token",
     "declineInvitation": "token",
     "revokeSession": "session_id",
+    "adminDeleteLearningLink": "link_id",
+    "abortUpload": "upload_id",
+    "deleteProjectFile": "file_id",
 }
 
 
@@ -212,6 +221,8 @@ def path_value(op_id: str, path: str, name: str, world: World) -> Any:
         "invitation_id": world.invitation_id,
         "user_id": world.member_id,
         "token": world.invitation_token,
+        "link_id": world.learning_link_id,
+        "upload_id": world.upload_id,
     }
     if name not in known:
         raise AssertionError(f"the fuzzer has no real value for {{{name}}} in {op_id}: add one in path_value")
@@ -243,6 +254,8 @@ def fix_body(op_id: str, case: Case, world: World) -> None:
             body["version_id"] = None
     if op_id == "transferOwnership" and "user_id" in body:
         body["user_id"] = world.member_id
+    if op_id == "addFeedbackVersion" and "upload_id" in body:
+        body["upload_id"] = world.version_upload_id  # the first case makes version 1; the rest conflict (409)
 
 
 # ---- the run ----

@@ -39,7 +39,7 @@ from roughcut.domain import errors
 from roughcut.realtime.base import handles
 from roughcut.realtime.server import MAX_MESSAGE, NAMESPACES
 from roughcut.storage.tables import chat_reads, events, messages
-from roughcut.wire.fields import Id, Text
+from roughcut.wire.fields import Id, Integer, Text
 from roughcut.wire.validation import load
 from tests.chat_client import ChatClient, first_thread
 from tests.conftest import AppFactory
@@ -150,6 +150,8 @@ def valid_value(name: str, fld: fields.Field[Any], world: World) -> Any:
         if name == "feedback_id":
             return world.feedback_id
         return 0 if fld.validators[0].min == 0 else 1  # type: ignore[attr-defined]  # a cursor or another id
+    if isinstance(fld, Integer):
+        return 0  # a count (upload progress bytes)
     if isinstance(fld, fields.UUID):
         return str(uuid.uuid4())
     if isinstance(fld, fields.Boolean):

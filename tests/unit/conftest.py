@@ -40,7 +40,7 @@ def blobs() -> FakeBlobs:
 @pytest.fixture
 def deps(store: Store, clock: FakeClock, publisher: RecordingPublisher, blobs: FakeBlobs, outbox: Outbox) -> Projects:
     return Projects(
-        uow=lambda: FakeUow(store, publisher, clock), clock=clock, blobs=blobs, mailer=outbox, public_url=PUBLIC_URL
+        uow=lambda: FakeUow(store, publisher, clock), clock=clock, blobs=blobs, mailer=outbox, links_url=PUBLIC_URL
     )
 
 
@@ -51,7 +51,13 @@ def writer(store: Store, clock: FakeClock, publisher: RecordingPublisher) -> Fak
 
 @pytest.fixture
 def chat(store: Store, clock: FakeClock, publisher: RecordingPublisher, writer: FakeChatWriter) -> Chat:
-    return Chat(uow=lambda: FakeUow(store, publisher, clock), writer=writer, clock=clock, members=RoomMembers(clock))
+    return Chat(
+        uow=lambda: FakeUow(store, publisher, clock),
+        writer=writer,
+        clock=clock,
+        members=RoomMembers(clock),
+        publisher=publisher,
+    )
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from roughcut.domain import chat as chat_uc
 from roughcut.domain import errors
 from roughcut.domain.chat import HISTORY_MAX, MEMBERS_TTL, REPLAY_MAX, TEXT_MAX, Chat, RoomMembers
 from roughcut.domain.chat_model import ChatMessage, LockedThread, PostMessage, Sent
-from roughcut.domain.events import MessagePosted, ReadMoved
+from roughcut.domain.events import MessagePosted, ReadMoved, TypingChanged
 from roughcut.domain.feedback import create_thread, get_thread
 from roughcut.domain.project_model import Role, UserRef
 from roughcut.domain.projects import Projects, remove_member
@@ -153,7 +153,7 @@ async def test_outsiders_cannot_join_or_read(chat: Chat, team: Team) -> None:
     await refused(chat_uc.join(chat, team.outsider, team.thread_id, None), "not_found")
     await refused(chat_uc.history(chat, team.outsider, team.thread_id, None, None, 10), "not_found")
     await refused(chat_uc.mark_read(chat, team.outsider, team.thread_id, 0), "not_found")
-    await refused(chat_uc.typing_audience(chat, team.outsider, team.thread_id), "not_found")
+    await refused(chat_uc.start_typing(chat, team.outsider, team.thread_id, "sid"), "not_found")
     await refused(chat_uc.join(chat, team.owner, 999_999, None), "not_found")
 
 
@@ -213,22 +213,37 @@ async def test_read_marker_cannot_pass_the_last_message(
 # ---- typing notices and the member memory ----
 
 
-async def test_typing_audience_reuses_members_for_a_short_while(
-    chat: Chat, store: Store, clock: FakeClock, team: Team
+def _typing_notices(publisher: RecordingPublisher) -> list[tuple[bool, str, set[int]]]:
+    return [
+        (c.event.typing, c.event.origin, set(c.audience.users))
+        for c in publisher.committed
+        if isinstance(c.event, TypingChanged)
+    ]
+
+
+async def test_typing_notices_go_to_members_remembered_for_a_short_while(
+    chat: Chat, store: Store, clock: FakeClock, team: Team, publisher: RecordingPublisher
 ) -> None:
-    assert set(await chat_uc.typing_audience(chat, team.member, team.thread_id)) == team.members
+    await chat_uc.start_typing(chat, team.member, team.thread_id, "sid-1")
     store.join(team.project_id, team.outsider, Role.MEMBER)
-    assert set(await chat_uc.room_members(chat, team.thread_id)) == team.members  # remembered
+    await chat_uc.stop_typing(chat, team.member, team.thread_id, "sid-1")  # the members are remembered
     clock.advance(seconds=MEMBERS_TTL.total_seconds())
-    assert set(await chat_uc.room_members(chat, team.thread_id)) == team.members | {team.outsider}
+    await chat_uc.stop_typing(chat, team.member, team.thread_id, "sid-1")
+    assert _typing_notices(publisher) == [
+        (True, "sid-1", team.members),
+        (False, "sid-1", team.members),
+        (False, "sid-1", team.members | {team.outsider}),
+    ]
 
 
 async def test_typing_still_checks_membership_when_members_are_remembered(
-    chat: Chat, deps: Projects, team: Team
+    chat: Chat, deps: Projects, team: Team, publisher: RecordingPublisher
 ) -> None:
-    await chat_uc.typing_audience(chat, team.member, team.thread_id)
+    await chat_uc.start_typing(chat, team.member, team.thread_id, "sid-1")
     await remove_member(deps, team.owner, team.project_id, team.member)
-    await refused(chat_uc.typing_audience(chat, team.member, team.thread_id), "not_found")
+    publisher.clear()
+    await refused(chat_uc.start_typing(chat, team.member, team.thread_id, "sid-1"), "not_found")
+    assert _typing_notices(publisher) == []
 
 
 def test_room_members_memory(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ LINE_BREAKS = ["\t", "\n", "\r", "a\r\nb"]
 NOT_TEXT = {"password", "new_password", "current_password", "verification_token", "refresh_token", "token"}
 NOT_TEXT |= {"code", "state", "code_verifier", "id_token", "redirect_uri"}  # social login, sent to the provider
 NOT_IDS = {"limit", "at_ms", "until_ms"}  # integers that are not ids (each has its own range)
+NOT_IDS |= {"size", "part_number", "part_numbers", "bytes"}  # uploads: byte counts and S3 part numbers
 
 
 class _Body(Schema):

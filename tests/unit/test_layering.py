@@ -20,6 +20,8 @@ LANES: dict[str, frozenset[str]] = {
     "roughcut.http": frozenset({"roughcut.realtime", "roughcut.storage"}),
     "roughcut.realtime": frozenset({"roughcut.http", "roughcut.storage"}),
     "roughcut.wire": frozenset({"roughcut.http", "roughcut.realtime", "roughcut.storage"}),
+    # The job worker drives use cases like an edge: storage only through the ports wired in services.py.
+    "roughcut.jobs": frozenset({"roughcut.http", "roughcut.realtime", "roughcut.storage"}),
 }
 
 

@@ -67,6 +67,14 @@ def test_signup_and_per_client_login_limits() -> None:
             Settings.from_env({name: "0/60"})
 
 
+def test_links_in_mail_open_the_front_end_else_the_api() -> None:
+    assert Settings.from_env({"PUBLIC_URL": "https://api.example.com/"}).mail_links_url == (
+        "https://api.example.com/api/v1"
+    )
+    s = Settings.from_env({"PUBLIC_URL": "https://api.example.com", "FRONTEND_URL": "https://app.example.com/"})
+    assert s.mail_links_url == "https://app.example.com"
+
+
 @pytest.mark.parametrize(
     ("env", "name"),
     [
@@ -78,6 +86,9 @@ def test_signup_and_per_client_login_limits() -> None:
         ({"AUTH_COOKIE_MODE": "maybe"}, "AUTH_COOKIE_MODE"),
         ({"RATE_LOGIN": "ten"}, "RATE_LOGIN"),
         ({"CORS_ORIGINS": "app.example"}, "CORS_ORIGINS"),
+        ({"FRONTEND_URL": "app.example"}, "FRONTEND_URL"),
+        ({"RATE_API": "0/60"}, "RATE_API"),
+        ({"RATE_API_IP": "lots"}, "RATE_API_IP"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ],
 )

@@ -90,7 +90,7 @@ def _deps(store: Store, publisher: RecordingPublisher, clock: FakeClock, fail: i
         clock=clock,
         blobs=FakeBlobs(),
         mailer=Outbox(),
-        public_url=PUBLIC_URL,
+        links_url=PUBLIC_URL,
     )
 
 

@@ -31,6 +31,7 @@ def _user(r: RowMapping) -> User:
         r["avatar_url"],
         r["created_at"],
         r["updated_at"],
+        r["is_admin"],
     )
 
 

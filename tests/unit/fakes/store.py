@@ -143,6 +143,7 @@ class Store:
         self.comments: dict[int, CommentRow] = {}
         self.messages: dict[int, MessageRow] = {}
         self.reads: dict[tuple[int, int], int] = {}  # (feedback_id, user_id) -> read_seq
+        self.jobs: dict[int, Any] = {}  # fakes/jobs.py EnqueuedJob by id: what units of work enqueued
         self.ids = itertools.count(1)
 
     def copy(self) -> Store:

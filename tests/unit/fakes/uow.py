@@ -25,6 +25,7 @@ from roughcut.domain.ports import Clock
 from roughcut.wire.json import OPTIONS
 from tests.unit.fakes.accounts import FakeCodes, FakeMemos, FakeSessions, FakeUsers
 from tests.unit.fakes.feedback import FakeChatRooms, FakeFeedback, message_of
+from tests.unit.fakes.jobs import FakeJobs
 from tests.unit.fakes.projects import FakeEventLog, FakeInvitations, FakeProjectMemos, FakeProjects
 from tests.unit.fakes.store import MessageRow, Store
 
@@ -107,6 +108,7 @@ class FakeUow:
             FakeFeedback(self.s),
             FakeChatRooms(self.s),
         )
+        self._jobs = FakeJobs(self.s)
         return self
 
     async def __aexit__(
@@ -154,6 +156,10 @@ class FakeUow:
     @property
     def chat(self) -> FakeChatRooms:
         return self._chat
+
+    @property
+    def jobs(self) -> FakeJobs:
+        return self._jobs
 
     def record(self, event: DomainEvent) -> None:
         self._pending.append(event)

@@ -1,0 +1,108 @@
+"""API-wide rate limits: every /api/v1 request counts against its client address and, when it carries a
+valid access token, its user; both are announced on every response (RateLimit, RateLimit-Policy).
+
+The header syntax is the IETF httpapi draft's structured fields: `RateLimit-Policy: "ip";q=…;w=…, "user";…`
+lists the policies, `RateLimit: "user";r=…;t=…` reports the one with the least quota left (`t` is the time
+after which all of its quota is back: the sliding window's length, or the wait when refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from roughcut import keys
+from roughcut.config import RateLimit
+from roughcut.domain import errors
+from roughcut.domain.ports import Verdict
+from roughcut.http import problems
+from roughcut.http.security import CLAIMS_KEY, bearer
+from roughcut.security.access import ACCESS_COOKIE
+
+# At most this many requests of a node count against the limiter at once: on Redis each count holds a pooled
+# connection, and the pool (100 connections, shared with presence, tickets and the rest) refuses past its size
+# rather than wait; a burst of requests queues here instead.
+LIMITER_SLOTS = 32
+
+# Handed to a handler that prepares its own response (the SSE stream), which must send them itself.
+RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    policy: str
+    rate: RateLimit
+    verdict: Verdict
+
+
+def _user_id(request: web.Request) -> int | None:
+    """The caller's user id from a valid bearer token or access cookie; None when there is none.
+
+    A bearer token's claims are kept for `authenticate`; a cookie's are not, since `authenticate` must still
+    check its CSRF header.
+    """
+    access = request.config_dict[keys.ACCESS]
+    token = bearer(request)
+    try:
+        if token is not None:
+            claims = access.verify_access(token)
+            request[CLAIMS_KEY] = claims
+            return claims.user_id
+        cookie = request.cookies.get(ACCESS_COOKIE)
+        return access.verify_access(cookie).user_id if cookie else None
+    except errors.DomainError:  # the handler answers the bad token; it is counted by address only
+        return None
+
+
+def _headers(counted: list[_Counted], inner: dict[str, str]) -> dict[str, str]:
+    policies = ", ".join(f'"{c.policy}";q={c.rate.limit};w={c.rate.window}' for c in counted)
+    tightest = min(counted, key=lambda c: c.verdict.remaining)
+    reset = tightest.verdict.reset if not tightest.verdict.allowed else tightest.rate.window
+    # A route's own limit (login, signup, ...) that refused the request is the binding one: it stays first.
+    return {
+        "RateLimit-Policy": ", ".join(p for p in (inner.get("RateLimit-Policy", ""), policies) if p),
+        "RateLimit": inner.get("RateLimit") or f'"{tightest.policy}";r={tightest.verdict.remaining};t={reset}',
+    }
+
+
+def api_rate_limits(per_user: RateLimit, per_ip: RateLimit) -> Middleware:
+    """The /api/v1 middleware: count, refuse past either limit (429 rate_limited), announce on every response."""
+    slots = asyncio.Semaphore(LIMITER_SLOTS)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        limiter = request.config_dict[keys.LIMITER]
+        wanted = [("ip", per_ip, request.remote or "-")]
+        user_id = _user_id(request)
+        if user_id is not None:
+            wanted.append(("user", per_user, str(user_id)))
+        async with slots:
+            counted = [
+                _Counted(name, rate, await limiter.hit(f"api_{name}", key, rate.limit, rate.window))
+                for name, rate, key in wanted
+            ]
+        refused = [c for c in counted if not c.verdict.allowed]
+        request[RATE_HEADERS] = _headers(counted, {})
+        if refused:
+            worst = max(refused, key=lambda c: c.verdict.reset)
+            refusal = problems.from_domain(
+                errors.RateLimited(worst.verdict.reset, limit=worst.rate.limit, window=worst.rate.window)
+            )
+            refusal.headers.update(request[RATE_HEADERS])
+            return refusal
+        response: web.StreamResponse
+        try:
+            response = await handler(request)
+        except errors.DomainError as exc:  # mapped here (not only by the root's problem_errors) to carry the headers
+            response = problems.from_domain(exc)
+        except web.HTTPException as exc:
+            exc.headers.update(request[RATE_HEADERS])
+            raise
+        if not response.prepared:
+            response.headers.update(_headers(counted, dict(response.headers)))
+        return response
+
+    return middleware

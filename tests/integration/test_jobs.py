@@ -7,18 +7,16 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roughcut.domain.events import Committed
 from roughcut.domain.job_model import Job, JobStatus
 from roughcut.jobs import PERIODIC_KEY, JobRunner, Registry
-from roughcut.storage import migrate
 from roughcut.storage import tables as t
 from roughcut.storage.db import make_engine
 from roughcut.storage.jobs import SqlJobStore
@@ -30,17 +28,6 @@ WAIT = 10.0  # generous bound for anything the tests wait on; they end as soon a
 class NoPublisher:
     async def publish(self, batch: Sequence[Committed]) -> None:
         assert not batch
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-async def engine(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "postgres":
-        eng = make_engine(pg_url)
-    else:
-        eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
-        await migrate.upgrade(eng)
-    yield eng
-    await eng.dispose()
 
 
 def _kind() -> str:

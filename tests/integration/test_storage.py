@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,7 +19,6 @@ from roughcut.domain.account_model import LoginMethod, NewUser
 from roughcut.domain.events import Audience, Committed, DomainEvent, StoredEvent
 from roughcut.domain.project_model import NewProject, Role
 from roughcut.domain.projects import full_schedule
-from roughcut.storage import migrate
 from roughcut.storage import tables as t
 from roughcut.storage.db import make_engine
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
@@ -41,17 +39,6 @@ class Recorder:
             json.loads(json.dumps(c.event.as_dict(), default=str))  # unserialisable payloads fail here
             self.published.append(c.event)
             self.audiences.append(c.audience)
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-async def engine(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "postgres":
-        eng = make_engine(pg_url)
-    else:
-        eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
-        await migrate.upgrade(eng)
-    yield eng
-    await eng.dispose()
 
 
 def _user(email: str) -> NewUser:

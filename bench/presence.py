@@ -80,6 +80,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], seed: Path) -> dict
                 result["events_received_while_connecting"] = line["received"]
             elif line["phase"] == "flapped":
                 result["flap_sockets"] = line["sockets"]
+                result["connections_failed"] = line["failed"]
                 result["events_received_during_flap"] = line["received_during"]
             elif line["phase"] == "ready_to_kill":
                 os.kill(nodes[1].pid, signal.SIGKILL)

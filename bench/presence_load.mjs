@@ -80,12 +80,18 @@ function open(r, j) {
   });
 }
 
+let failed = 0; // connections refused or timed out (reported, not fatal: the rest of the run still counts)
+
 async function inWaves(pairs) {
   const opened = [];
   for (let i = 0; i < pairs.length; i += WAVE) {
     const started = Date.now();
-    opened.push(...(await Promise.all(pairs.slice(i, i + WAVE).map(([r, j]) => open(r, j)))));
-    out({ phase: "wave", connected: opened.length, wave_ms: Date.now() - started, received });
+    const settled = await Promise.allSettled(pairs.slice(i, i + WAVE).map(([r, j]) => open(r, j)));
+    for (const s of settled) {
+      if (s.status === "fulfilled") opened.push(s.value);
+      else failed++;
+    }
+    out({ phase: "wave", connected: opened.length, failed, wave_ms: Date.now() - started, received });
   }
   return opened;
 }
@@ -109,10 +115,13 @@ const beforeFlap = received;
 for (const s of flapping) s.socket.close();
 const reopened = await inWaves(flapping.map((s) => [s.r, s.j]));
 await quiet();
-flapping.forEach((s, i) => {
-  sockets[sockets.indexOf(s)] = reopened[i]; // inWaves keeps the order it was given
-});
-out({ phase: "flapped", sockets: flapping.length, received_during: received - beforeFlap, received });
+const back = new Map(reopened.map((s) => [`${s.r}:${s.j}`, s]));
+for (let i = 0; i < sockets.length; i++) {
+  const s = sockets[i];
+  if (flapping.includes(s)) sockets[i] = back.get(`${s.r}:${s.j}`) ?? null; // null: it did not come back
+}
+sockets.splice(0, sockets.length, ...sockets.filter(Boolean));
+out({ phase: "flapped", sockets: flapping.length, failed, received_during: received - beforeFlap, received });
 
 const last = URLS.length - 1;
 for (const s of sockets) {

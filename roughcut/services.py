@@ -181,7 +181,7 @@ def build_services(settings: Settings, res: Resources) -> Services:
     projects = Projects(uow=uow, clock=clock, blobs=blobs, mailer=mailer, links_url=settings.mail_links_url)
     writer = GroupCommitWriter(engine, publisher)
     chat = Chat(uow=uow, writer=writer, clock=clock, members=RoomMembers(clock), publisher=publisher)
-    publisher.node.attach_chat(chat)  # the chat reorder buffer reads a gap it waited for in vain
+    publisher.node.attach(chat, projects)  # the reorder buffers read a gap they waited for in vain
     presence = Presence(
         uow=uow,
         store=_presence_store(settings, res.redis),
@@ -199,6 +199,7 @@ def build_services(settings: Settings, res: Resources) -> Services:
         chat_send_rate=settings.chat_send_rate,
         chat_typing_ttl=settings.chat_typing_ttl,
         chat_order=publisher.node.chat_order,
+        project_order=publisher.node.project_order,
         presence=presence,
         uploads=uploads,
         cookie_origins=settings.allowed_origins,

@@ -44,11 +44,15 @@ class StoredEvent:
     project_id: int | None
     actor_id: int | None
     at: datetime
+    # Gap-free per project, in commit order (None for an event of no project): a receiver that holds
+    # seq n knows exactly which ones it misses, which the shared ids cannot tell it.
+    seq: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The wire shape shared by Socket.IO, SSE and the REST log."""
         return {
             "id": self.id,
+            "seq": self.seq,
             "project_id": self.project_id,
             "type": self.type,
             "data": self.data,

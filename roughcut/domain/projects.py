@@ -323,15 +323,30 @@ async def member_role(deps: Projects, user_id: int, project_id: int) -> Role:
         return await require_role(uow, project_id, user_id)
 
 
-async def project_events(
-    deps: Projects, user_id: int, project_id: int, after: int, limit: int
-) -> tuple[list[StoredEvent], int]:
-    """A member's page of the project's event log after `after`, and the log's last id."""
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """A page of a project's event log, and where the log ends as the same transaction saw it."""
+
+    events: list[StoredEvent]
+    last_id: int
+    last_seq: int
+
+
+async def project_events(deps: Projects, user_id: int, project_id: int, after: int, limit: int) -> EventPage:
+    """A member's page of the project's event log after event id `after`."""
     async with deps.uow() as uow:
         await require_role(uow, project_id, user_id)
         events = await uow.events.after(project_id, after, min(limit, EVENT_PAGE_MAX))
-        last = await uow.events.last_id(project_id)
-    return events, last
+        last_id, last_seq = await uow.events.last(project_id)
+    return EventPage(events, last_id, last_seq)
+
+
+async def events_between(deps: Projects, project_id: int, after_seq: int, before_seq: int) -> list[StoredEvent]:
+    """A project's stored events strictly between two seqs (a node filling a gap in live delivery)."""
+    if before_seq - after_seq <= 1:
+        return []
+    async with deps.uow() as uow:
+        return await uow.events.between(project_id, after_seq, before_seq)
 
 
 async def metadata(deps: Projects, user_id: int, project_id: int) -> dict[str, Any]:

@@ -124,15 +124,13 @@ class _Stream:
         """Write every event after the cursor; False once the caller is no longer a member or the project is gone."""
         while True:
             try:  # one short transaction per page: no database connection is held while the stream waits
-                events, last = await projects.project_events(
-                    self.deps, self.user_id, self.project_id, self.cursor, PAGE_SIZE
-                )
+                page = await projects.project_events(self.deps, self.user_id, self.project_id, self.cursor, PAGE_SIZE)
             except errors.NotFound:
                 return False
-            if events:
-                await self._write(b"".join(_frame(e) for e in events))
-                self.cursor = events[-1].id
-            if not events or self.cursor >= last:
+            if page.events:
+                await self._write(b"".join(_frame(e) for e in page.events))
+                self.cursor = page.events[-1].id
+            if not page.events or self.cursor >= page.last_id:
                 return True
 
     async def _idle(self) -> bool | None:
@@ -172,7 +170,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     async with request.config_dict[keys.NOTIFIER].listen(project_id) as sub:
         # Listening starts before this first read, so nothing committed after it goes unnoticed. The read checks
         # membership before the response starts (non-members get a 404 problem) and gives the log's last id.
-        _, last = await projects.project_events(deps, claims.user_id, project_id, after=0, limit=0)
+        last = (await projects.project_events(deps, claims.user_id, project_id, after=0, limit=0)).last_id
         headers = {**STREAM_HEADERS, **request.get(RATE_HEADERS, {}), REQUEST_ID_HEADER: request_id.get()}
         response = web.StreamResponse(headers=headers)
         await response.prepare(request)

@@ -301,9 +301,10 @@ async def transfer(request: web.Request) -> web.Response:
 async def list_events(request: web.Request) -> web.Response:
     claims = authenticate(request)
     q = read_query(request, ps.EventQuery)
-    events, last = await projects.project_events(
+    page = await projects.project_events(
         _deps(request), claims.user_id, path_int(request, "project_id"), q["after"], q["limit"]
     )
+    events, last = page.events, page.last_id
     more = bool(events) and events[-1].id < last
     return json_response(
         {

@@ -23,7 +23,7 @@ from roughcut.domain.projects import Projects
 from roughcut.domain.uploads import Uploads
 from roughcut.realtime.budget import SocketBudget
 from roughcut.realtime.envelope import error_ack, event, from_domain
-from roughcut.realtime.ordering import ChatOrder
+from roughcut.realtime.ordering import SeqOrder
 from roughcut.realtime.rooms import session_room, user_room
 from roughcut.security.access import ACCESS_COOKIE
 
@@ -61,7 +61,8 @@ class RealtimeDeps:
     chat_send_burst: int
     chat_send_rate: float
     chat_typing_ttl: float
-    chat_order: ChatOrder | None = None  # this node's reorder buffer: a join sets its baseline
+    chat_order: SeqOrder | None = None  # this node's reorder buffers: a join or subscribe sets the baseline
+    project_order: SeqOrder | None = None
     presence: Presence | None = None  # this node's presence hub and its ports
     uploads: Uploads | None = None  # the upload use cases (progress reports)
     cookie_origins: frozenset[str] = frozenset()  # pages whose sockets may authenticate with the access cookie

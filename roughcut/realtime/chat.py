@@ -15,7 +15,7 @@ from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.budget import SocketBudget
 from roughcut.realtime.envelope import event
-from roughcut.realtime.ordering import ChatOrder
+from roughcut.realtime.ordering import SeqOrder
 from roughcut.realtime.recovery import resync_payload
 from roughcut.realtime.rooms import CHAT_NAMESPACE, chat_room
 from roughcut.wire.fields import Bool, Id, Text
@@ -83,7 +83,7 @@ class ChatNamespace(AuthNamespace):
         deps: chat.Chat,
         budget: SocketBudget,
         typing_ttl: float,
-        order: ChatOrder | None = None,
+        order: SeqOrder | None = None,
     ) -> None:
         super().__init__(tokens)
         self.deps = deps

@@ -12,6 +12,7 @@ from roughcut.domain.events import UPLOAD_PROGRESS
 from roughcut.domain.ports import TokenIssuer
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
+from roughcut.realtime.ordering import SeqOrder
 from roughcut.realtime.recovery import resync_payload
 from roughcut.realtime.rooms import PROJECTS_NAMESPACE, member_room
 from roughcut.realtime.uploads import PROGRESS_PAYLOAD
@@ -44,11 +45,12 @@ class ProjectsNamespace(AuthNamespace):
     @classmethod
     def build(cls, deps: RealtimeDeps) -> Self:
         """The namespace of this node."""
-        return cls(deps.tokens, deps.projects)
+        return cls(deps.tokens, deps.projects, deps.project_order)
 
-    def __init__(self, tokens: TokenIssuer, deps: projects.Projects) -> None:
+    def __init__(self, tokens: TokenIssuer, deps: projects.Projects, order: SeqOrder | None = None) -> None:
         super().__init__(tokens)
         self.deps = deps
+        self.order = order
 
     @event(SubscribeSchema)
     async def on_subscribe(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -66,18 +68,20 @@ class ProjectsNamespace(AuthNamespace):
         try:
             # Read the log after entering the room, so nothing committed in between is lost; this read
             # checks membership again, which catches a removal that raced with the subscription.
-            missed, last = await projects.project_events(
+            page = await projects.project_events(
                 self.deps, user_id, project_id, after if after is not None else 0, REPLAY_MAX + 1
             )
         except errors.DomainError:
             await self.leave_room(sid, room)
             raise
-        if after is None:
-            missed = []
+        if self.order is not None:
+            # What this socket read: live events go on from here, in seq order (realtime/ordering.py).
+            self.order.joined(project_id, page.last_seq)
+        missed = page.events if after is not None else []
         truncated = len(missed) > REPLAY_MAX
         return {
             "project_id": project_id,
-            "last_event_id": last,
+            "last_event_id": page.last_id,
             "missed": [e.as_dict() for e in missed[:REPLAY_MAX]],
             "truncated": truncated,
         }

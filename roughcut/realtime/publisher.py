@@ -4,7 +4,7 @@
 (a pure translation, see dispatch.py), applies it on this node at once, and sends it to the other
 nodes as one broker message, which each of them applies the same way: emits to the rooms the storing
 transaction chose, rooms closed after a member left, sockets of ended sessions dropped, SSE streams
-woken. It queries nothing (but the chat reorder buffer reads a gap it waited for in vain, ordering.py).
+woken. It queries nothing (but the reorder buffers read a gap they waited for in vain, ordering.py).
 
 Nothing is lost silently (recovery.py): a batch the broker refused is remembered by the rooms it
 touched and the other nodes are told to resync them once Redis is back; a node whose subscription
@@ -25,12 +25,12 @@ import socketio
 from roughcut.domain.chat import Chat, between
 from roughcut.domain.events import Committed
 from roughcut.domain.ports import Broker
+from roughcut.domain.projects import Projects, events_between
 from roughcut.metrics import BROKER_RECEIVED, BROKER_RECEIVED_BYTES
 from roughcut.realtime.dispatch import Close, Dispatch, Emit, decode, encode, route
 from roughcut.realtime.fanout import DirectEmit
 from roughcut.realtime.notifier import Notifier
-from roughcut.realtime.ordering import ChatOrder
-from roughcut.realtime.project_order import ProjectOrder
+from roughcut.realtime.ordering import CHAT, PROJECT, SeqOrder
 from roughcut.realtime.recovery import RESYNC, Lost, decode_notice, encode_notice, is_notice, rooms_by_id
 from roughcut.realtime.rooms import CHAT_NAMESPACE, PROJECTS_NAMESPACE, session_room
 from roughcut.realtime.routing import Routes, split
@@ -52,16 +52,23 @@ class NodeDelivery:
         self._notifier = notifier
         self._revoked = revoked
         self._disconnects: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
-        self.chat_order = ChatOrder(self._emit, self._has_local)
-        self.project_order = ProjectOrder(self._emit, self._sids)
+        self.chat_order = SeqOrder(CHAT, self._emit, self._here)
+        self.project_order = SeqOrder(PROJECT, self._emit, self._pinned)
 
-    def attach_chat(self, chat: Chat) -> None:
-        """Let the chat reorder buffer read gaps through the chat use cases and resync rooms it cannot fill."""
+    def attach(self, chat: Chat, projects: Projects) -> None:
+        """Let the reorder buffers read gaps through the use cases and resync rooms they cannot fill."""
 
-        async def fetch(feedback_id: int, after_seq: int, before_seq: int) -> list[dict[str, Any]]:
+        async def messages(feedback_id: int, after_seq: int, before_seq: int) -> list[dict[str, Any]]:
             return [m.wire() for m in await between(chat, feedback_id, after_seq, before_seq)]
 
-        self.chat_order.attach(fetch, self.resync_room)
+        async def events(project_id: int, after_seq: int, before_seq: int) -> list[dict[str, Any]]:
+            return [e.as_dict() for e in await events_between(projects, project_id, after_seq, before_seq)]
+
+        async def resync_project(project_id: int) -> None:
+            await self.resync([], [project_id])
+
+        self.chat_order.attach(messages, self.resync_room)
+        self.project_order.attach(events, resync_project)
 
     async def apply(self, dispatch: Dispatch) -> None:
         """Emit and close rooms in order, then end sessions and wake the projects' streams."""
@@ -69,9 +76,9 @@ class NodeDelivery:
         for step in dispatch.steps:
             if isinstance(step, Emit):
                 if step.namespace == CHAT_NAMESPACE and step.event == "message":
-                    await self.chat_order.message(step)  # in seq order per room, see ordering.py
+                    await self.chat_order.put(step)  # in seq order per room, see ordering.py
                 elif step.namespace == PROJECTS_NAMESPACE and step.event == "event":
-                    self.project_order.event(step)  # in id order per project, see project_order.py
+                    await self.project_order.put(step)  # in seq order per project, see ordering.py
                 else:
                     await self._emit(step)
             elif isinstance(step, Close):
@@ -85,14 +92,15 @@ class NodeDelivery:
         manager = self._sio.manager
         await DirectEmit.emit(manager, step.event, step.payload, step.namespace, to=step.rooms, skip_sid=step.skip)
 
-    def _has_local(self, rooms: Sequence[str]) -> bool:
+    def _here(self, emit: Emit) -> Emit | None:
         # `manager.rooms[namespace]` holds only rooms with sockets (pinned in tests/unit/test_room_internals.py).
-        here = self._sio.manager.rooms.get(CHAT_NAMESPACE, {})
-        return any(room in here for room in rooms)
+        here = self._sio.manager.rooms.get(emit.namespace, {})
+        return emit if any(room in here for room in emit.rooms) else None
 
-    def _sids(self, namespace: str, rooms: Sequence[str]) -> list[str]:
+    def _pinned(self, emit: Emit) -> Emit | None:
         # Each socket is also in the room named by its sid (pinned in tests/unit/test_room_internals.py).
-        return [sid for sid, _eio_sid in self._sio.manager.get_participants(namespace, rooms)]
+        sids = [sid for sid, _eio_sid in self._sio.manager.get_participants(emit.namespace, emit.rooms)]
+        return Emit(emit.namespace, emit.event, emit.payload, sids) if sids else None
 
     def end_sessions(self, session_ids: Collection[int]) -> None:
         """Refuse the sessions' tokens on this node and drop their sockets."""

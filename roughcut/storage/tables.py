@@ -147,7 +147,10 @@ events = Table(
     Column("data", JSON, nullable=False),
     Column("actor_id", BigInteger, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # Gap-free per project (migration 0006): given out under the project's row lock at append.
+    Column("seq", BigInteger, nullable=True),
     Index("ix_events_project_id_id", "project_id", "id"),
+    Index("ux_events_project_id_seq", "project_id", "seq", unique=True),
 )
 
 projects = Table(

@@ -16,6 +16,11 @@ class EventSchema(Schema):
     """A project event of the durable log."""
 
     id = fields.Int(required=True)
+    seq = fields.Int(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Gap-free per project, in commit order: a jump means an event is still on its way."},
+    )
     project_id = fields.Int(required=True)
     type = fields.Str(required=True)
     data = fields.Dict(required=True)

@@ -168,3 +168,37 @@ async def test_sqlite_writers_queue_without_connections_and_readers_never_wait(l
         await asyncio.gather(first, *queued)
     ids = [e.id for e in recorder.published]
     assert len(ids) == 17 and ids == sorted(ids)
+
+
+async def _numbered_in_commit_order(engine: AsyncEngine) -> None:
+    """Receiving nodes order by seq (realtime/ordering.py): seqs must be 1..n and follow the ids."""
+    owner, pid = await _project(engine)
+    kind, recorder = f"test.{uuid.uuid4().hex[:8]}", Recorder()
+
+    async def transaction(i: int) -> None:
+        async with SqlUnitOfWork(engine, recorder) as uow:
+            await uow.project_memos.add(pid, owner, DAY, f"memo {i}", datetime.now(UTC))
+            uow.record(DomainEvent(kind, {"i": i}, project_id=pid, actor_id=owner))
+            uow.record(DomainEvent(kind, {"i": i}, project_id=pid, actor_id=owner))
+            await uow.commit()
+
+    async with asyncio.timeout(QUICK * 3):
+        await asyncio.gather(*(transaction(i) for i in range(12)))
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(t.events.c.id, t.events.c.seq).where(t.events.c.project_id == pid).order_by(t.events.c.id)
+            )
+        ).all()
+    assert [seq for _, seq in rows] == list(range(1, len(rows) + 1))
+    assert sum(1 for e in recorder.published if e.type == kind) == 24
+    published = {e.id: e.seq for e in recorder.published}
+    assert all(published[i] == seq for i, seq in rows if i in published)
+
+
+async def test_parallel_writers_number_a_projects_events_gap_free_in_commit_order(pg: AsyncEngine) -> None:
+    await _numbered_in_commit_order(pg)
+
+
+async def test_queued_writers_number_a_projects_events_gap_free_on_sqlite(lite: AsyncEngine) -> None:
+    await _numbered_in_commit_order(lite)

@@ -149,10 +149,14 @@ async def test_event_log_pages_a_members_project_only(deps: Projects, store: Sto
     for name in ("One", "Two", "Three"):
         await projects.update_project(deps, team.owner, UpdateProject(team.project_id, name=name))
     other = await projects.create_project(deps, team.outsider, new_project("Elsewhere"))
-    events, last = await projects.project_events(deps, team.member, team.project_id, start, 2)
+    page = await projects.project_events(deps, team.member, team.project_id, start, 2)
+    events = page.events
     assert [e.data["changes"]["name"] for e in events] == ["One", "Two"]
-    assert last == max(e.id for e in store.events if e.project_id == team.project_id)
-    rest, _ = await projects.project_events(deps, team.member, team.project_id, events[-1].id, 10)
+    mine = [e for e in store.events if e.project_id == team.project_id]
+    assert page.last_id == max(e.id for e in mine)
+    assert [e.seq for e in mine] == list(range(1, len(mine) + 1)) and page.last_seq == len(mine)
+    assert [e.seq for e in await projects.events_between(deps, team.project_id, 1, 4)] == [2, 3]
+    rest = (await projects.project_events(deps, team.member, team.project_id, events[-1].id, 10)).events
     assert [e.data["changes"]["name"] for e in rest] == ["Three"]
     assert all(e.project_id == team.project_id for e in events + rest)
     await refused(projects.project_events(deps, team.member, other.project.id, 0, 10), "not_found")
@@ -161,5 +165,5 @@ async def test_event_log_pages_a_members_project_only(deps: Projects, store: Sto
 async def test_event_log_page_is_capped(deps: Projects, store: Store, team: Team) -> None:
     at = store.projects[team.project_id].created_at
     store.events = [StoredEvent(i, "x", {}, team.project_id, None, at) for i in range(1, projects.EVENT_PAGE_MAX + 10)]
-    events, last = await projects.project_events(deps, team.member, team.project_id, 0, 10_000)
-    assert (len(events), last) == (projects.EVENT_PAGE_MAX, projects.EVENT_PAGE_MAX + 9)
+    page = await projects.project_events(deps, team.member, team.project_id, 0, 10_000)
+    assert (len(page.events), page.last_id) == (projects.EVENT_PAGE_MAX, projects.EVENT_PAGE_MAX + 9)

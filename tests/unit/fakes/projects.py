@@ -328,5 +328,9 @@ class FakeEventLog:
     async def after(self, project_id: int, after_id: int, limit: int) -> list[StoredEvent]:
         return [e for e in self.s.events if e.project_id == project_id and e.id > after_id][:limit]
 
-    async def last_id(self, project_id: int) -> int:
-        return max((e.id for e in self.s.events if e.project_id == project_id), default=0)
+    async def between(self, project_id: int, after_seq: int, before_seq: int) -> list[StoredEvent]:
+        return [e for e in self.s.events if e.project_id == project_id and after_seq < (e.seq or 0) < before_seq]
+
+    async def last(self, project_id: int) -> tuple[int, int]:
+        mine = [e for e in self.s.events if e.project_id == project_id]
+        return max((e.id for e in mine), default=0), max((e.seq or 0 for e in mine), default=0)

@@ -182,7 +182,16 @@ class FakeUow:
         announced, self._announced = self._announced, []
         members, threads = self._audiences(pending)
         now = self._clock.now() if self._clock is not None else datetime.now(UTC)
-        stored = [StoredEvent(next(self.s.ids), e.type, _json(e.data), e.project_id, e.actor_id, now) for e in pending]
+        seqs = {
+            e.project_id: max((s.seq or 0 for s in self.s.events if s.project_id == e.project_id), default=0)
+            for e in pending
+        }
+        stored = []
+        for e in pending:
+            seq = None
+            if e.project_id is not None:
+                seq = seqs[e.project_id] = seqs[e.project_id] + 1
+            stored.append(StoredEvent(next(self.s.ids), e.type, _json(e.data), e.project_id, e.actor_id, now, seq))
         self.s.events.extend(stored)
         committed = [Committed(s, audience_of(e, members, threads)) for s, e in zip(stored, pending, strict=True)]
         self._store.swap_in(self.s)

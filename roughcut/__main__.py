@@ -58,8 +58,11 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     )
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 async def _drain_before_exit(app: Application) -> None:
-    """Take over SIGTERM: drain while connections still work, then let aiohttp shut down.
+    """Take over SIGTERM and SIGINT (Ctrl-C): drain while connections still work, then let aiohttp shut down.
 
     aiohttp's own handler marks every open connection as closing before on_shutdown runs, and from then
     on ignores what clients send on them (their WebSocket close answers too), so each client would wait
@@ -75,10 +78,12 @@ async def _drain_before_exit(app: Application) -> None:
         raise GracefulExit()  # raised in a loop callback, it ends run_app as aiohttp's handler does
 
     def on_term() -> None:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for sig in STOP_SIGNALS:  # a second Ctrl-C interrupts at once
+            loop.remove_signal_handler(sig)
         loop.create_task(drain(app)).add_done_callback(lambda _task: loop.call_soon(exit_now))
 
-    loop.add_signal_handler(signal.SIGTERM, on_term)
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_term)
 
 
 # Young-generation collections every 700 allocations stall a busy event loop; objects made at start-up

@@ -107,7 +107,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         svc.chat,
     )
     app[keys.BLOBS], app[keys.LIMITER], app[keys.NOTIFIER] = svc.blobs, svc.limiter, svc.notifier
-    app[keys.PRESENCE] = svc.presence
+    app[keys.PRESENCE], app[keys.WATCHING] = svc.presence, svc.watching
     app[keys.UPLOADS] = svc.uploads
     if svc.blob_gate is not None:
         app[keys.BLOB_GATE] = svc.blob_gate

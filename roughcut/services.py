@@ -85,6 +85,7 @@ class Services:
     writer: GroupCommitWriter
     realtime: RealtimeDeps
     presence: Presence
+    watching: Presence  # who watches a feedback thread
     presence_runner: PresenceRunner
     blob_gate: BlobGate | None
     uploads: Uploads
@@ -110,8 +111,9 @@ def _tickets(settings: Settings, redis: Redis | None) -> TicketStore:
     return RedisTicketStore(redis, settings.redis_prefix) if redis is not None else LocalTicketStore()
 
 
-def _presence_store(settings: Settings, redis: Redis | None) -> PresenceStore:
-    return RedisPresenceStore(redis, settings.redis_prefix) if redis is not None else LocalPresenceStore()
+def _presence_store(settings: Settings, redis: Redis | None, scope: str = "") -> PresenceStore:
+    prefix = settings.redis_prefix + scope
+    return RedisPresenceStore(redis, prefix) if redis is not None else LocalPresenceStore()
 
 
 def _blobs(settings: Settings) -> tuple[BlobStore, BlobGate | None]:
@@ -182,14 +184,18 @@ def build_services(settings: Settings, res: Resources) -> Services:
     writer = GroupCommitWriter(engine, publisher)
     chat = Chat(uow=uow, writer=writer, clock=clock, members=RoomMembers(clock), publisher=publisher)
     publisher.node.attach(chat, projects)  # the reorder buffers read a gap they waited for in vain
-    presence = Presence(
-        uow=uow,
-        store=_presence_store(settings, res.redis),
-        publisher=publisher,
-        clock=clock,
-        hub=PresenceHub(uuid.uuid4().hex, Coalescer(settings.presence_window)),
-        ttl=settings.presence_ttl,
-        away_after=settings.presence_away_after,
+    presence, watching = (
+        Presence(
+            uow=uow,
+            store=_presence_store(settings, res.redis, ":watching" if threads else ""),
+            publisher=publisher,
+            clock=clock,
+            hub=PresenceHub(uuid.uuid4().hex, Coalescer(settings.presence_window)),
+            ttl=settings.presence_ttl,
+            away_after=settings.presence_away_after,
+            threads=threads,
+        )
+        for threads in (False, True)
     )
     realtime = RealtimeDeps(
         tokens=res.access,
@@ -201,6 +207,7 @@ def build_services(settings: Settings, res: Resources) -> Services:
         chat_order=publisher.node.chat_order,
         project_order=publisher.node.project_order,
         presence=presence,
+        watching=watching,
         uploads=uploads,
         cookie_origins=settings.allowed_origins,
         event_burst=settings.socket_event_burst,
@@ -219,7 +226,10 @@ def build_services(settings: Settings, res: Resources) -> Services:
         writer=writer,
         realtime=realtime,
         presence=presence,
-        presence_runner=PresenceRunner(presence, settings.presence_window, settings.presence_heartbeat, res.sio),
+        watching=watching,
+        presence_runner=PresenceRunner(
+            (presence, watching), settings.presence_window, settings.presence_heartbeat, res.sio
+        ),
         blob_gate=blob_gate,
         uploads=uploads,
         jobs=jobs,

@@ -107,6 +107,7 @@ class PresenceChanged:
     user_id: int
     status: str
     at: datetime
+    feedback_id: int | None = None  # set: who is watching this thread (a review), not the whole project
 
 
 @dataclass(frozen=True, slots=True)

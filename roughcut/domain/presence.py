@@ -5,17 +5,21 @@ with the project's live entries as they were just before it, so the user's statu
 decided here, by pure rules: the best status of a user's connections wins (online > away > offline).
 Changes are coalesced per project for a short window and only net changes leave: a user who went
 offline and came back within it produces nothing, and a node restart costs one batch per window.
+
+The same rules count who is watching a feedback thread (a review): a second `Presence` whose keys are
+thread ids (`threads=True`), with a store of its own; members of the thread's project see it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from roughcut.domain import errors
 from roughcut.domain.events import Audience, Committed, PresenceChanged
-from roughcut.domain.ports import Clock, EventPublisher, PresenceStore, UnitOfWorkFactory
+from roughcut.domain.ports import Clock, EventPublisher, PresenceStore, UnitOfWork, UnitOfWorkFactory
 from roughcut.domain.presence_model import Connection, OnlineUser, Status
 from roughcut.domain.projects import require_role
 
@@ -145,6 +149,7 @@ class Presence:
     hub: PresenceHub
     ttl: float  # an entry not refreshed by its node's heartbeat for this long counts as gone
     away_after: float = 0.0  # a socket that sent nothing for this long counts as away (0: never)
+    threads: bool = False  # keys are feedback thread ids (who watches a review), not project ids
 
 
 def _time(ms: int) -> datetime:
@@ -156,9 +161,17 @@ def _now(p: Presence) -> tuple[float, int]:
     return now, int(now * MS)
 
 
-async def _members(p: Presence, user_id: int, project_id: int) -> dict[int, str]:
-    """Nicknames of the project's members; not_found for a non-member caller."""
+async def _project_of(p: Presence, uow: UnitOfWork, key: int) -> int | None:
+    """The project a key belongs to (itself, or its thread's project; None: the thread is gone)."""
+    return await uow.feedback.thread_project(key) if p.threads else key
+
+
+async def _members(p: Presence, user_id: int, key: int) -> dict[int, str]:
+    """Nicknames of the members of the key's project; not_found for a non-member caller."""
     async with p.uow() as uow:
+        project_id = await _project_of(p, uow, key)
+        if project_id is None:
+            raise errors.NotFound("No such feedback thread.")
         await require_role(uow, project_id, user_id)
         return {m.user_id: m.nickname for m in await uow.projects.members(project_id)}
 
@@ -318,16 +331,25 @@ async def flush(p: Presence) -> int:
     changes = p.hub.coalescer.due(now)
     if not changes:
         return 0
+    members: dict[int, tuple[int, list[int]]] = {}  # key → its project and that project's members now
     async with p.uow() as uow:
-        members = {pid: await uow.projects.member_ids(pid) for pid in dict.fromkeys(c.project_id for c in changes)}
+        for key in dict.fromkeys(c.project_id for c in changes):
+            project_id = await _project_of(p, uow, key)
+            if project_id is not None:
+                members[key] = (project_id, await uow.projects.member_ids(project_id))
     batch = [
-        Committed(c, Audience(users=tuple(members[c.project_id])))
+        Committed(_placed(p, c, members[c.project_id][0]), Audience(users=tuple(members[c.project_id][1])))
         for c in changes
-        if c.user_id in members[c.project_id]
+        if c.project_id in members and c.user_id in members[c.project_id][1]
     ]
     if batch:
         await p.publisher.publish(batch)
     return len(batch)
+
+
+def _placed(p: Presence, change: PresenceChanged, project_id: int) -> PresenceChanged:
+    """A coalesced change keyed by thread becomes that thread's change in its project."""
+    return replace(change, project_id=project_id, feedback_id=change.project_id) if p.threads else change
 
 
 async def release(p: Presence) -> None:

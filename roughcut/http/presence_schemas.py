@@ -1,4 +1,4 @@
-"""Response schemas of the presence route (the same shape as the `/presence` subscribe ack)."""
+"""Response schemas of the presence routes (the same shapes as the `/presence` subscribe and watch acks)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,8 @@ class OnlineUserSchema(Schema):
 class PresenceSchema(Schema):
     project_id = fields.Int(required=True)
     online = fields.List(fields.Nested(OnlineUserSchema), required=True)
+
+
+class WatchingSchema(Schema):
+    feedback_id = fields.Int(required=True)
+    watching = fields.List(fields.Nested(OnlineUserSchema), required=True)

@@ -64,6 +64,7 @@ class RealtimeDeps:
     chat_order: SeqOrder | None = None  # this node's reorder buffers: a join or subscribe sets the baseline
     project_order: SeqOrder | None = None
     presence: Presence | None = None  # this node's presence hub and its ports
+    watching: Presence | None = None  # the same for who watches a thread
     uploads: Uploads | None = None  # the upload use cases (progress reports)
     cookie_origins: frozenset[str] = frozenset()  # pages whose sockets may authenticate with the access cookie
     event_burst: int = EVENT_BURST  # every client event of one socket on one namespace: a token bucket

@@ -34,6 +34,7 @@ from roughcut.realtime.rooms import (
     member_room,
     presence_room,
     session_room,
+    watching_room,
 )
 from roughcut.wire.json import OPTIONS
 
@@ -120,8 +121,14 @@ def route(batch: Sequence[Committed]) -> Dispatch:
                 out.steps.append(Emit(CHAT_NAMESPACE, "read", payload, rooms))
             continue
         if isinstance(event, PresenceChanged):
-            rooms = [presence_room(event.project_id, u) for u in c.audience.users]
+            fid = event.feedback_id
+            if fid is None:
+                rooms = [presence_room(event.project_id, u) for u in c.audience.users]
+            else:
+                rooms = [watching_room(fid, u) for u in c.audience.users]
             change: dict[str, Any] = {"project_id": event.project_id, "user_id": event.user_id}
+            if fid is not None:
+                change["feedback_id"] = fid
             change.update(status=event.status, at=event.at)
             if rooms:
                 out.steps.append(Emit(PRESENCE_NAMESPACE, "presence", change, rooms))

@@ -1,11 +1,12 @@
-"""`/presence`: who is online or away in a project; changes arrive coalesced, through the one publisher."""
+"""`/presence`: who is online or away in a project, and who is watching a thread; changes arrive
+coalesced, through the one publisher."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 from marshmallow import Schema, validate
@@ -17,7 +18,7 @@ from roughcut.metrics import PRESENCE_CHANGES
 from roughcut.realtime.base import AUTH_EXPIRED, AuthNamespace, Payload, RealtimeDeps
 from roughcut.realtime.envelope import event
 from roughcut.realtime.protocol import CheckedServer
-from roughcut.realtime.rooms import PRESENCE_NAMESPACE, presence_room
+from roughcut.realtime.rooms import PRESENCE_NAMESPACE, presence_room, watching_room
 from roughcut.wire.fields import Id, Text
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,10 @@ class UnsubscribeSchema(Schema):
     project_id = Id(required=True)
 
 
+class WatchSchema(Schema):
+    feedback_id = Id(required=True)
+
+
 class StatusSchema(Schema):
     status = Text(required=True, validate=validate.OneOf(CHOSEN))
 
@@ -45,6 +50,7 @@ PRESENCE: dict[str, Any] = {
     "required": ["project_id", "user_id", "status", "at"],
     "properties": {
         "project_id": {"type": "integer"},
+        "feedback_id": {"type": "integer", "description": "Set when the change is about watching this thread."},
         "user_id": {"type": "integer"},
         "status": {"enum": [str(s) for s in Status]},
         "at": {"type": "string", "format": "date-time"},
@@ -53,7 +59,8 @@ PRESENCE: dict[str, Any] = {
 
 
 class PresenceNamespace(AuthNamespace):
-    """Members subscribe to a project's presence; `presence {project_id, user_id, status, at}` follows."""
+    """Members subscribe to a project's presence, or watch a thread; `presence {project_id, [feedback_id,]
+    user_id, status, at}` follows."""
 
     path = PRESENCE_NAMESPACE
     emits: ClassVar[Mapping[str, Payload]] = {"presence": PRESENCE, "auth_expired": AUTH_EXPIRED}
@@ -62,11 +69,13 @@ class PresenceNamespace(AuthNamespace):
     def build(cls, deps: RealtimeDeps) -> Self:
         """The namespace of this node."""
         assert deps.presence is not None, "presence is wired by services.build_services"
-        return cls(deps.tokens, deps.presence)
+        return cls(deps.tokens, deps.presence, deps.watching)
 
-    def __init__(self, tokens: TokenIssuer, deps: presence.Presence) -> None:
+    def __init__(self, tokens: TokenIssuer, deps: presence.Presence, watching: presence.Presence | None = None) -> None:
         super().__init__(tokens)
         self.deps = deps
+        self.scopes = (deps,) if watching is None else (deps, watching)
+        self.watching = watching
 
     @event(SubscribeSchema)
     async def on_subscribe(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -92,29 +101,59 @@ class PresenceNamespace(AuthNamespace):
         await presence.unsubscribe(self.deps, sid, data["project_id"])
         return {}
 
+    @event(WatchSchema)
+    async def on_watch(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Count this socket as watching a feedback thread (members of its project) and answer who watches it."""
+        assert self.watching is not None, "watching is wired by services.build_services"
+        user_id, _ = await self.caller(sid)
+        feedback_id = data["feedback_id"]
+        room = watching_room(feedback_id, user_id)
+        await self.enter_room(sid, room)  # first, so no change announced meanwhile is missed
+        try:
+            watching = await presence.subscribe(self.watching, user_id, sid, feedback_id)
+        except Exception:
+            await self.leave_room(sid, room)
+            raise
+        if not self.alive(sid):
+            await presence.disconnect(self.watching, sid)
+        return {"feedback_id": feedback_id, "watching": [u.wire() for u in watching]}
+
+    @event(WatchSchema)
+    async def on_unwatch(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Stop watching (and hearing about) a thread."""
+        assert self.watching is not None, "watching is wired by services.build_services"
+        user_id, _ = await self.caller(sid)
+        await self.leave_room(sid, watching_room(data["feedback_id"], user_id))
+        await presence.unsubscribe(self.watching, sid, data["feedback_id"])
+        return {}
+
     @event(StatusSchema)
     async def on_status(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
-        """This socket's status (online or away) in every project it is subscribed to."""
+        """This socket's status (online or away) in every project and thread it counts in."""
         user_id, _ = await self.caller(sid)
-        await presence.set_status(self.deps, user_id, sid, Status(data["status"]))
+        for deps in self.scopes:
+            await presence.set_status(deps, user_id, sid, Status(data["status"]))
         if not self.alive(sid):  # gone while this ran: forget what it recorded
-            await presence.disconnect(self.deps, sid)
+            for deps in self.scopes:
+                await presence.disconnect(deps, sid)
         return {}
 
     async def disconnected(self, sid: str) -> None:
-        """The socket leaves every project it counted in."""
-        try:
-            await presence.disconnect(self.deps, sid)
-        except Exception:
-            # Its entries expire by themselves: this node's heartbeat no longer refreshes them.
-            log.exception("presence disconnect failed", extra={"sid": sid})
+        """The socket leaves every project and thread it counted in."""
+        for deps in self.scopes:
+            try:
+                await presence.disconnect(deps, sid)
+            except Exception:
+                # Its entries expire by themselves: this node's heartbeat no longer refreshes them.
+                log.exception("presence disconnect failed", extra={"sid": sid, "threads": deps.threads})
 
 
 class PresenceRunner:
-    """This node's presence timers: the coalescing flush and the heartbeat with its sweep."""
+    """This node's presence timers (for projects and for threads): the coalescing flush and the heartbeat
+    with its sweep."""
 
-    def __init__(self, deps: presence.Presence, window: float, interval: float, sio: CheckedServer) -> None:
-        self.deps = deps
+    def __init__(self, deps: Sequence[presence.Presence], window: float, interval: float, sio: CheckedServer) -> None:
+        self.deps = tuple(deps)
         self.window = window
         self.interval = interval
         self._sio = sio
@@ -130,8 +169,9 @@ class PresenceRunner:
             loop.create_task(self._every(poll, "presence flush failed", self._flush)),
             loop.create_task(self._every(self.interval, "presence heartbeat failed", presence.tick)),
         ]
-        if self.deps.away_after > 0:
-            idle_poll = min(self.interval, self.deps.away_after / IDLE_POLLS_PER_AWAY)
+        away_after = max(d.away_after for d in self.deps)
+        if away_after > 0:
+            idle_poll = min(self.interval, away_after / IDLE_POLLS_PER_AWAY)
             self._tasks.append(loop.create_task(self._every(idle_poll, "presence idle check failed", self._idle)))
 
     def _eio_sid(self, sid: str) -> str | None:
@@ -165,10 +205,11 @@ class PresenceRunner:
         PRESENCE_CHANGES.inc(await presence.flush(deps))
 
     async def _guard(self, message: str, step: Step) -> None:
-        try:
-            await step(self.deps)
-        except Exception:
-            log.exception(message)
+        for deps in self.deps:
+            try:
+                await step(deps)
+            except Exception:
+                log.exception(message, extra={"threads": deps.threads})
 
     async def _every(self, seconds: float, message: str, step: Step) -> None:
         while True:

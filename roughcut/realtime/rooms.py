@@ -40,3 +40,8 @@ UPLOADS_NAMESPACE = "/uploads"  # no rooms: progress goes out on /projects to me
 def presence_room(project_id: int, user_id: int) -> str:
     """One member's sockets watching one project's presence; changes go to the rooms of its members."""
     return f"presence:{project_id}:user:{user_id}"
+
+
+def watching_room(feedback_id: int, user_id: int) -> str:
+    """One member's sockets watching who watches one feedback thread (a review)."""
+    return f"watching:{feedback_id}:user:{user_id}"

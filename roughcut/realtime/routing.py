@@ -1,11 +1,12 @@
 """Room-routed fan-out: which nodes receive a committed batch.
 
 Every room that a batch reaches belongs to a topic: one chat thread (`chat:{feedback_id}`), one project
-(`project:{project_id}`: its events and its SSE streams) or one project's presence
-(`presence:{project_id}`). The publisher splits a dispatch into one part per topic (`split`) and the
-broker carries each part only to the nodes that attend its topic; ended sessions and anything without a
-topic go to every node. A node attends a topic while it holds a socket in one of the topic's rooms or
-an SSE stream of the project (`Routes`), so adding nodes no longer adds work to every node.
+(`project:{project_id}`: its events and its SSE streams), one project's presence
+(`presence:{project_id}`) or who watches one thread (`watching:{feedback_id}`). The publisher splits a
+dispatch into one part per topic (`split`) and the broker carries each part only to the nodes that attend
+its topic; ended sessions and anything without a topic go to every node. A node attends a topic while
+it holds a socket in one of the topic's rooms or an SSE stream of the project (`Routes`), so adding
+nodes no longer adds work to every node.
 
 Attending is awaited before the client's replay reads the log (python-socketio's `enter_room` and the
 stream's `listen` both wait for it), so a message committed after that read always reaches the node.
@@ -25,7 +26,7 @@ from roughcut.realtime.dispatch import Close, Dispatch, Emit, Step
 log = logging.getLogger(__name__)
 
 PRUNE_SECONDS = 10.0  # how often topics without local rooms or streams are unsubscribed
-_TOPIC_PREFIXES = ("chat:", "project:", "presence:")
+_TOPIC_PREFIXES = ("chat:", "project:", "presence:", "watching:")
 
 
 def topic_of(room: object) -> str | None:

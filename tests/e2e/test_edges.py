@@ -130,7 +130,7 @@ async def test_asyncapi_document(client: TestClient[Any, Any]) -> None:
     assert projects_out["resync"]["payload"]["required"] == ["project_id"]
     assert {m["name"] for m in doc["channels"]["/projects"]["publish"]["message"]["oneOf"]} >= {"subscribe"}
     presence_in = {m["name"] for m in doc["channels"]["/presence"]["publish"]["message"]["oneOf"]}
-    assert presence_in == {"subscribe", "unsubscribe", "status", "reauth"}
+    assert presence_in == {"subscribe", "unsubscribe", "watch", "unwatch", "status", "reauth"}
     assert {m["name"] for m in doc["channels"]["/presence"]["subscribe"]["message"]["oneOf"]} >= {"presence"}
     uploads_in = {m["name"] for m in doc["channels"]["/uploads"]["publish"]["message"]["oneOf"]}
     assert uploads_in == {"progress", "reauth"}

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from roughcut import keys
 from roughcut.app import SERVICES
 from roughcut.config import Settings
+from tests.chat_client import first_thread
 from tests.helpers import Mailbox, auth, create_project, join, signup
 
 WAIT = 5.0
@@ -219,3 +220,45 @@ async def test_a_quiet_connection_turns_away_and_anything_it_sends_brings_it_bac
     finally:
         await quiet.close()
         await watcher.close()
+
+
+async def test_who_watches_a_thread_is_kept_apart_from_the_project_and_members_only(
+    make_client: Any, mailbox: Mailbox
+) -> None:
+    node_a, node_b = await make_client(**FAST), await make_client(**FAST)
+    owner, member, stranger = [await signup(node_a, mailbox) for _ in range(3)]
+    uid = member["user"]["id"]
+    pid = (await create_project(node_a, owner))["id"]
+    await join(node_a, pid, uid)
+    fid = await first_thread(node_a, auth(owner), pid)
+    watcher, viewer, outsider = (
+        await Tab().open(node_b, owner),
+        await Tab().open(node_a, member),
+        await Tab().open(node_a, stranger),
+    )
+    try:
+        ack = await watcher.call("watch", {"feedback_id": fid})
+        assert ack["ok"] is True and _users(ack["data"]["watching"]) == [(owner["user"]["id"], "online")]
+        await viewer.subscribe(pid)  # in the project: no news for the thread's watchers
+        assert (await viewer.call("watch", {"feedback_id": fid}))["ok"] is True
+        while (change := await asyncio.wait_for(watcher.changes.get(), WAIT))["user_id"] != uid:
+            assert change["feedback_id"] == fid  # the watcher's own arrival, also about the thread
+        assert (change["feedback_id"], change["project_id"], change["status"]) == (fid, pid, "online")  # A to B
+        resp = await node_b.get(f"/api/v1/feedback/{fid}/presence", headers=auth(owner))
+        body = await resp.json()
+        assert resp.status == 200 and sorted(_users(body["watching"])) == sorted(
+            [(owner["user"]["id"], "online"), (uid, "online")]
+        )
+        assert (await viewer.call("unwatch", {"feedback_id": fid}))["ok"] is True
+        assert await watcher.next(uid) == "offline"  # left the review, still online in the project
+        resp = await node_a.get(f"/api/v1/projects/{pid}/presence", headers=auth(owner))
+        assert (uid, "online") in _users((await resp.json())["online"])
+
+        refused = await outsider.call("watch", {"feedback_id": fid})
+        assert refused["error"]["code"] == "not_found"
+        assert (await outsider.call("watch", {"feedback_id": fid + 10_000}))["error"]["code"] == "not_found"
+        resp = await node_a.get(f"/api/v1/feedback/{fid}/presence", headers=auth(stranger))
+        assert resp.status == 404
+    finally:
+        for tab in (watcher, viewer, outsider):
+            await tab.close()

@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 import socketio
 
 START_TIMEOUT = 60.0
 DRAIN_BOUND = 3.0  # seconds from SIGTERM to exit with one live socket
+STOP_BOUND = 2.0  # seconds from SIGTERM or SIGINT to exit, with WebSocket, polling and SSE clients open
 
 
 def _free_port() -> int:
@@ -23,10 +25,9 @@ def _free_port() -> int:
     return port
 
 
-async def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
-    port = _free_port()
+async def _serve(tmp_path: Path, port: int) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "SMTP_", "DATA_DIR"))}
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "roughcut",
@@ -38,13 +39,23 @@ async def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
+
+
+async def _banner(proc: asyncio.subprocess.Process) -> list[str]:
     assert proc.stdout is not None
+    banner: list[str] = []
+    while not any(line.startswith("demo login:") for line in banner):
+        line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+        assert line, "server exited before printing its banner"
+        banner.append(line.decode().strip())
+    return banner
+
+
+async def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = await _serve(tmp_path, port)
     try:
-        banner: list[str] = []
-        while not any(line.startswith("demo login:") for line in banner):
-            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
-            assert line, "server exited before printing its banner"
-            banner.append(line.decode().strip())
+        banner = await _banner(proc)
         assert f"roughcut on http://localhost:{port}" in banner[0]
         assert f"API docs: http://localhost:{port}/api/docs" in banner
         email, password = banner[-1].removeprefix("demo login:").strip().split(" / ")
@@ -72,6 +83,51 @@ async def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
         # (aiohttp's own SIGTERM handling ignored it, and the node waited out the client's 5 s close timeout).
         assert loop.time() - signalled < DRAIN_BOUND
     finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_stop_signal_tells_every_kind_of_client_and_exits_quickly(tmp_path: Path, stop: signal.Signals) -> None:
+    """Ctrl-C in `make run` and SIGTERM from an orchestrator drain alike: sockets on WebSocket and on long
+    polling get `disconnect` (they reconnect elsewhere), an SSE stream ends (EventSource reconnects)."""
+    port = _free_port()
+    proc = await _serve(tmp_path, port)
+    clients: list[socketio.AsyncClient] = []
+    try:
+        email, password = (await _banner(proc))[-1].removeprefix("demo login:").strip().split(" / ")
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession(base) as http:
+            async with http.post("/api/v1/auth/login", json={"email": email, "password": password}) as resp:
+                token = (await resp.json())["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            async with http.post("/api/v1/projects", json={"name": "Drain"}, headers=headers) as resp:
+                assert resp.status == 201, await resp.text()
+                pid = (await resp.json())["id"]
+            told: list[asyncio.Event] = []
+            for transports in (["websocket"], ["polling"]):
+                sio = socketio.AsyncClient(reconnection=False)
+                gone = asyncio.Event()
+                sio.on("disconnect", lambda *_, gone=gone: gone.set())
+                await sio.connect(base, auth={"token": token}, transports=transports, wait_timeout=10)
+                clients.append(sio)
+                told.append(gone)
+            async with http.get(f"/api/v1/projects/{pid}/events/stream", headers=headers) as stream:
+                assert stream.status == 200
+                loop = asyncio.get_running_loop()
+                signalled = loop.time()
+                proc.send_signal(stop)
+                async with asyncio.timeout(STOP_BOUND * 5):  # generous: the bound is asserted below
+                    while await stream.content.readany():
+                        pass  # the stream ends: EventSource reconnects elsewhere
+                    for gone in told:
+                        await gone.wait()
+                    assert await proc.wait() in (0, -stop)
+                assert loop.time() - signalled < STOP_BOUND
+    finally:
+        for sio in clients:
+            await sio.disconnect()
         if proc.returncode is None:
             proc.kill()
             await proc.wait()

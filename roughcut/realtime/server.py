@@ -130,6 +130,19 @@ def register_namespaces(sio: socketio.AsyncServer, deps: RealtimeDeps) -> None:
 DRAIN_SECONDS = 5.0
 
 
+async def _close(sock: Any) -> None:
+    """Send the close packet, then end the WebSocket after it.
+
+    engine.io's writer closes a WebSocket only once its queue yields None, which its reader puts there
+    when the peer closes. The Python client closes on the close packet, but the official JavaScript client
+    waits for the server to close the WebSocket, so without the None each browser tab held the drain for
+    ping_interval + ping_timeout (45 s). Pinned in tests/unit/test_socket_internals.py.
+    """
+    await sock.close(wait=False)
+    if sock.upgraded:
+        sock.queue.put_nowait(None)
+
+
 async def drain_sockets(sio: CheckedServer) -> None:
     """Node shutdown: send every socket a close (without waiting for its queue) so clients move elsewhere,
     then wait until their WebSocket close handshakes are done.
@@ -143,7 +156,7 @@ async def drain_sockets(sio: CheckedServer) -> None:
     deadline = loop.time() + DRAIN_SECONDS
     sockets = list(sio.eio.sockets.values())
     if sockets:
-        closing = [asyncio.ensure_future(sock.close(wait=False)) for sock in sockets]
+        closing = [asyncio.ensure_future(_close(sock)) for sock in sockets]
         await asyncio.wait(closing, timeout=DRAIN_SECONDS)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(sio.open_websockets.idle.wait(), max(0.0, deadline - loop.time()))

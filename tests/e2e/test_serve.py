@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -88,13 +90,30 @@ async def test_serve_on_the_embedded_default(tmp_path: Path) -> None:
             await proc.wait()
 
 
+JS_WATCH = Path(__file__).resolve().parents[1] / "js" / "drain_watch.mjs"  # socket.io-client v4, as browsers
+
+
+async def _js_sockets(base: str, token: str, count: int, transport: str) -> asyncio.subprocess.Process:
+    node = shutil.which("node")
+    assert node is not None, "Node.js is needed: run `make test`"
+    proc = await asyncio.create_subprocess_exec(
+        node, str(JS_WATCH), base, token, str(count), transport, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+    assert json.loads(line)["connected"] == count, line
+    return proc
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_a_stop_signal_tells_every_kind_of_client_and_exits_quickly(tmp_path: Path, stop: signal.Signals) -> None:
-    """Ctrl-C in `make run` and SIGTERM from an orchestrator drain alike: sockets on WebSocket and on long
-    polling get `disconnect` (they reconnect elsewhere), an SSE stream ends (EventSource reconnects)."""
+    """Ctrl-C in `make run` and SIGTERM from an orchestrator drain alike: sockets of the Python and the
+    official JavaScript client, on WebSocket and on long polling, get `disconnect` (they reconnect
+    elsewhere), and an SSE stream ends (EventSource reconnects)."""
     port = _free_port()
     proc = await _serve(tmp_path, port)
     clients: list[socketio.AsyncClient] = []
+    browsers: list[asyncio.subprocess.Process] = []
     try:
         email, password = (await _banner(proc))[-1].removeprefix("demo login:").strip().split(" / ")
         base = f"http://127.0.0.1:{port}"
@@ -113,6 +132,7 @@ async def test_a_stop_signal_tells_every_kind_of_client_and_exits_quickly(tmp_pa
                 await sio.connect(base, auth={"token": token}, transports=transports, wait_timeout=10)
                 clients.append(sio)
                 told.append(gone)
+            browsers = [await _js_sockets(base, token, 3, t) for t in ("websocket", "polling")]
             async with http.get(f"/api/v1/projects/{pid}/events/stream", headers=headers) as stream:
                 assert stream.status == 200
                 loop = asyncio.get_running_loop()
@@ -123,11 +143,15 @@ async def test_a_stop_signal_tells_every_kind_of_client_and_exits_quickly(tmp_pa
                         pass  # the stream ends: EventSource reconnects elsewhere
                     for gone in told:
                         await gone.wait()
+                    for browser in browsers:
+                        assert browser.stdout is not None
+                        assert json.loads(await browser.stdout.readline())["gone"] == 3
                     assert await proc.wait() in (0, -stop)
                 assert loop.time() - signalled < STOP_BOUND
     finally:
         for sio in clients:
             await sio.disconnect()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        for child in (*browsers, proc):
+            if child.returncode is None:
+                child.kill()
+                await child.wait()

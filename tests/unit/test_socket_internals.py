@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import engineio
 import socketio
+from engineio import packet
+from engineio.async_socket import AsyncSocket
 
 from roughcut.realtime.fanout import LocalManager
 from roughcut.realtime.root import RootNamespace
@@ -44,3 +47,17 @@ def test_registered_namespaces_are_kept_by_path() -> None:
     sio.register_namespace(namespace)
     assert sio.namespace_handlers == {"/": namespace}
     assert namespace.server is sio
+
+
+async def test_an_engine_io_websocket_ends_only_when_its_queue_yields_none() -> None:
+    """`server._close` (the drain): the close packet alone leaves the writer waiting for more packets
+    (the JavaScript client then waits too, for ping_interval + ping_timeout); a None ends it, and the
+    writer then closes the WebSocket."""
+    server = engineio.AsyncServer(async_mode="aiohttp")
+    sock = AsyncSocket(server, "eio0")
+    sock.upgraded = True
+    await sock.close(wait=False)
+    assert [p.packet_type for p in await sock.poll()] == [packet.CLOSE]
+    assert sock.queue.empty()  # nothing tells the writer to stop
+    sock.queue.put_nowait(None)
+    assert await sock.poll() == []  # the writer's signal to close the WebSocket

@@ -1,4 +1,5 @@
-"""The `roughcut` command: serve, worker, dead-jobs, migrate, rotate-keys, loadtest-seed, admin, import-legacy."""
+"""The `roughcut` command: serve, worker, dead-jobs, replay-jobs, migrate, rotate-keys, loadtest-seed, admin,
+import-legacy."""
 
 from __future__ import annotations
 
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("worker", help="run background jobs (no HTTP listener), on any number of machines")
     dead = sub.add_parser("dead-jobs", help="jobs that failed their last attempt, newest first (JSON lines)")
     dead.add_argument("--limit", type=int, default=100)
+    dead.add_argument("--kind", help="only jobs of this kind, e.g. webhook.deliver")
+    replay = sub.add_parser("replay-jobs", help="run dead jobs again (webhook deliveries keep their webhook-id)")
+    replay.add_argument("ids", type=int, nargs="+", metavar="ID")
     sub.add_parser("rotate-keys", help="new JWT signing key in DATA_DIR/keys; the old one stays published")
     seed = sub.add_parser("loadtest-seed", help="chat rooms of members and their access tokens, for bench/chat.py")
     seed.add_argument("--rooms", type=int, required=True)
@@ -139,6 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     legacy.add_argument("--dry-run", action="store_true", help="print the report without writing anything")
     legacy.add_argument("--batch-size", type=int, default=500, help="old rows per transaction (default 500)")
     legacy.add_argument("--report", help="also write the report as JSON to this file")
+    legacy.add_argument(
+        "--copy-files",
+        dest="files_from",
+        metavar="FROM",
+        help="copy the old objects (s3://OLD_BUCKET on roughcut's S3 service, or a folder) into roughcut's store",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -153,7 +163,11 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "dead-jobs":
             from roughcut.worker_cli import dead_jobs_command
 
-            dead_jobs_command(settings, args.limit)
+            dead_jobs_command(settings, args.limit, args.kind)
+        elif args.command == "replay-jobs":
+            from roughcut.worker_cli import replay_jobs_command
+
+            replay_jobs_command(settings, args.ids)
         elif args.command == "rotate-keys":
             from roughcut.security.tokens import rotate_local_keys
 
@@ -171,7 +185,14 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "import-legacy":
             from roughcut.legacy.cli import import_command
 
-            import_command(settings, args.source, dry=args.dry_run, batch_size=args.batch_size, json_out=args.report)
+            import_command(
+                settings,
+                args.source,
+                dry=args.dry_run,
+                batch_size=args.batch_size,
+                json_out=args.report,
+                files_from=args.files_from,
+            )
     except ConfigError as exc:
         print(f"roughcut: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

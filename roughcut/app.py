@@ -34,6 +34,7 @@ from roughcut.storage.seed import seed_demo_user
 log = logging.getLogger("roughcut")
 SERVICES = web.AppKey("services", Services)
 DRAINED = web.AppKey("drained", asyncio.Event)
+CACHE_REDIS_TIMEOUT = 0.5  # seconds: a response cache slower than this is skipped (storage/response_cache.py)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -55,7 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(drain)
     app.add_subapp("/api/v1", create_api(settings, asyncapi_document()))
     docs = add_ops_routes(app)
-    add_blob_routes(app)
+    add_blob_routes(app, settings.cors_origins, settings.frontend_url)
     if settings.legacy_api:
         add_legacy_routes(app, settings.cors_origins)
     app.on_response_prepare.append(security_headers(docs.url_prefix, docs.doc_html))
@@ -79,13 +80,17 @@ async def redis(app: web.Application) -> AsyncIterator[None]:
 
     It retries a command after a dropped connection (a Redis restart): every command it sends is safe to
     run twice (PING, SCRIPT LOAD, and the rate-limit script, which recognises a replay; storage/ratelimit.py).
+    The response cache has a client of its own that never retries: it goes uncached instead of waiting.
     """
-    url = app[keys.SETTINGS].redis_url
-    if url:
-        app[keys.REDIS] = redis_client.connect(url)
+    settings = app[keys.SETTINGS]
+    if settings.redis_url:
+        app[keys.REDIS] = redis_client.connect(settings.redis_url)
+    if settings.response_cache and settings.cache_redis_url:
+        app[keys.CACHE_REDIS] = redis_client.connect_fail_fast(settings.cache_redis_url, CACHE_REDIS_TIMEOUT)
     yield
-    if keys.REDIS in app:
-        await app[keys.REDIS].aclose()
+    for key in (keys.REDIS, keys.CACHE_REDIS):
+        if key in app:
+            await app[key].aclose()
 
 
 async def http_client(app: web.Application) -> AsyncIterator[None]:
@@ -98,7 +103,14 @@ async def http_client(app: web.Application) -> AsyncIterator[None]:
 async def services(app: web.Application) -> AsyncIterator[None]:
     """The use cases, the publisher and the chat writer; namespaces registered; the demo user seeded."""
     settings = app[keys.SETTINGS]
-    res = Resources(app[keys.ENGINE], app.get(keys.REDIS), app[keys.HTTP], app[keys.SIO], app[keys.ACCESS])
+    res = Resources(
+        app[keys.ENGINE],
+        app.get(keys.REDIS),
+        app[keys.HTTP],
+        app[keys.SIO],
+        app[keys.ACCESS],
+        app.get(keys.CACHE_REDIS),
+    )
     svc = app[SERVICES] = build_services(settings, res)
     app[keys.UOW], app[keys.ACCOUNTS], app[keys.PROJECTS], app[keys.CHAT] = (
         svc.uow,
@@ -108,10 +120,14 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.BLOBS], app[keys.LIMITER], app[keys.NOTIFIER] = svc.blobs, svc.limiter, svc.notifier
     app[keys.PRESENCE], app[keys.WATCHING] = svc.presence, svc.watching
+    app[keys.CHAT_NEWS] = svc.chat_news
     app[keys.UPLOADS] = svc.uploads
+    app[keys.WEBHOOKS] = svc.webhooks
     if svc.blob_gate is not None:
         app[keys.BLOB_GATE] = svc.blob_gate
     app[keys.TICKETS] = svc.tickets
+    if svc.cache is not None:
+        app[keys.RESPONSE_CACHE] = svc.cache
     await _load_session_ends(app)
     await svc.publisher.start()
     await svc.writer.start()
@@ -155,6 +171,7 @@ async def drain(app: web.Application) -> None:
     app[DRAINED].set()
     if SERVICES in app:
         app[SERVICES].notifier.close()
+        app[SERVICES].chat_news.close()
         await app[SERVICES].presence_runner.release()  # before the sockets close: see domain/presence.release
     await drain_sockets(app[keys.SIO])
     await app[keys.SIO].shutdown()

@@ -19,7 +19,15 @@ LEGACY_CALLS = Counter("roughcut_legacy_calls_total", "Calls of the old single-p
 # What other nodes' batches cost this node: room routing (realtime/routing.py) keeps these to what its clients need.
 BROKER_RECEIVED = Counter("roughcut_broker_received_messages_total", "Broker messages this node received and decoded")
 PRESENCE_CHANGES = Counter("roughcut_presence_changes_total", "Coalesced presence changes this node published")
+# Attempts of background jobs by kind: ok, failed (retried later) or dead (the last); webhook deliveries
+# are kind="webhook.deliver".
+JOB_OUTCOMES = Counter("roughcut_jobs_total", "Job attempts by kind and outcome", ["kind", "outcome"])
 BROKER_RECEIVED_BYTES = Counter("roughcut_broker_received_bytes_total", "Bytes of broker messages this node decoded")
+# Reads the response cache could answer (http/cached_reads.py), by resource: hit, or miss (rendered; also
+# every read while the cache is unavailable).
+CACHE_READS = Counter(
+    "roughcut_response_cache_reads_total", "Cacheable reads by resource and outcome", ["resource", "outcome"]
+)
 
 
 def count_statements(engine: AsyncEngine) -> None:

@@ -7,6 +7,7 @@ The only module besides app.py that knows concrete adapters; it takes resources 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -18,6 +19,7 @@ from roughcut.config import Settings
 from roughcut.domain.accounts import Accounts, AuthPolicy
 from roughcut.domain.chat import Chat, RoomMembers
 from roughcut.domain.clock import SystemClock
+from roughcut.domain.events import Committed
 from roughcut.domain.media import Media
 from roughcut.domain.ports import (
     BlobGate,
@@ -26,21 +28,25 @@ from roughcut.domain.ports import (
     Mailer,
     PresenceStore,
     RateLimiter,
+    ResponseCache,
     TicketStore,
     UnitOfWorkFactory,
 )
 from roughcut.domain.presence import Coalescer, Presence, PresenceHub
 from roughcut.domain.projects import Projects
+from roughcut.domain.read_cache import stale_scopes
 from roughcut.domain.upload_model import UploadPolicy
 from roughcut.domain.uploads import Uploads
+from roughcut.domain.webhooks import Webhooks
 from roughcut.jobs import JobRunner, Registry
 from roughcut.jobs.housekeeping import register_housekeeping
 from roughcut.jobs.upload_jobs import register_upload_jobs
+from roughcut.jobs.webhook_jobs import DeliveryPolicy, register_webhook_jobs
 from roughcut.realtime.base import RealtimeDeps
 from roughcut.realtime.notifier import Notifier
 from roughcut.realtime.presence import PresenceRunner
 from roughcut.realtime.publisher import NodeDelivery, Publisher
-from roughcut.realtime.routing import Routes, needed_topics
+from roughcut.realtime.routing import Routes, chat_topic, needed_topics
 from roughcut.security.access import AccessVerifier
 from roughcut.security.passwords import Passwords
 from roughcut.security.secrets import load_secret_key
@@ -53,9 +59,11 @@ from roughcut.storage.media import MediaTools
 from roughcut.storage.presence import LocalPresenceStore, RedisPresenceStore
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
 from roughcut.storage.repos.chat import GroupCommitWriter
+from roughcut.storage.response_cache import LocalResponseCache, RedisResponseCache
 from roughcut.storage.s3 import S3BlobStore
 from roughcut.storage.tickets import LocalTicketStore, RedisTicketStore
 from roughcut.storage.uow import SqlUnitOfWork
+from roughcut.storage.webhooks import WebhookOutbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +75,7 @@ class Resources:
     http: aiohttp.ClientSession
     sio: socketio.AsyncServer
     access: AccessVerifier
+    cache_redis: Redis | None = None  # the response cache's client, when it lives in Redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,7 @@ class Services:
     limiter: RateLimiter
     tickets: TicketStore
     notifier: Notifier
+    chat_news: Notifier  # by feedback id: the old chat sockets (http/legacy/chat_socket.py)
     publisher: Publisher
     writer: GroupCommitWriter
     realtime: RealtimeDeps
@@ -91,6 +101,8 @@ class Services:
     uploads: Uploads
     jobs: Registry  # handlers by job kind: register yours in build_services
     job_runner: JobRunner  # started by app.py when settings.job_worker (and by `roughcut worker`)
+    webhooks: Webhooks
+    cache: ResponseCache | None  # hot reads (http/cached_reads.py); None when RESPONSE_CACHE=false
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -116,7 +128,24 @@ def _presence_store(settings: Settings, redis: Redis | None, scope: str = "") ->
     return RedisPresenceStore(redis, prefix) if redis is not None else LocalPresenceStore()
 
 
-def _blobs(settings: Settings) -> tuple[BlobStore, BlobGate | None]:
+def _response_cache(settings: Settings, redis: Redis | None) -> ResponseCache | None:
+    if not settings.response_cache:
+        return None
+    if redis is not None:
+        return RedisResponseCache(redis, settings.redis_prefix)
+    return LocalResponseCache(settings.response_cache_size)
+
+
+def _invalidator(cache: ResponseCache) -> Callable[[Sequence[Committed]], Awaitable[None]]:
+    """What the publisher runs on each committed batch before delivering it: bump what it made stale."""
+
+    async def invalidate(batch: Sequence[Committed]) -> None:
+        await cache.bump(stale_scopes(batch))
+
+    return invalidate
+
+
+def blob_stores(settings: Settings) -> tuple[BlobStore, BlobGate | None]:
     """S3 when S3_BUCKET is set; else the local folder, whose signed URLs roughcut serves (its gate)."""
     if settings.s3_bucket:
         return S3BlobStore(settings), None
@@ -140,14 +169,20 @@ def _upload_policy(settings: Settings) -> UploadPolicy:
 def build_services(settings: Settings, res: Resources) -> Services:
     """Wire adapters into ports and ports into use-case bundles (no I/O; start() what needs starting)."""
     clock, mailer = SystemClock(), _mailer(settings)
-    blobs, blob_gate = _blobs(settings)
+    blobs, blob_gate = blob_stores(settings)
     broker = _broker(settings)
-    routes = Routes(broker, lambda: needed_topics(res.sio.manager.rooms, notifier.projects()))
+    routes = Routes(
+        broker,
+        lambda: needed_topics(res.sio.manager.rooms, notifier.projects()) | set(map(chat_topic, chat_news.projects())),
+    )
     notifier = Notifier(routes.attend_project) if settings.room_routing else Notifier()
+    chat_news = Notifier(lambda fid: routes.attend(chat_topic(fid))) if settings.room_routing else Notifier()
     if settings.room_routing:
         res.sio.manager.routes = routes
-    delivery = NodeDelivery(res.sio, notifier, res.access.revoked)
-    publisher = Publisher(delivery, broker, routes if settings.room_routing else None)
+    delivery = NodeDelivery(res.sio, notifier, res.access.revoked, chat_news)
+    cache = _response_cache(settings, res.cache_redis)
+    invalidate = None if cache is None else _invalidator(cache)
+    publisher = Publisher(delivery, broker, routes if settings.room_routing else None, invalidate)
     engine = res.engine
 
     jobs, job_store = Registry(), SqlJobStore(engine)
@@ -160,8 +195,21 @@ def build_services(settings: Settings, res: Resources) -> Services:
         lease=settings.job_lease,
     )
 
+    outbox = WebhookOutbox([target.ref for target in settings.webhook_urls])
+
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, publisher, job_runner.wake)
+        return SqlUnitOfWork(engine, publisher, job_runner.wake, outbox)
+
+    webhooks = Webhooks(uow=uow, clock=clock, jobs=job_store)
+    register_webhook_jobs(
+        jobs,
+        webhooks,
+        res.http,
+        {target.ref: (target.url, target.secret.value) for target in settings.webhook_urls},
+        DeliveryPolicy(
+            settings.webhook_retry_for, settings.webhook_backoff, settings.webhook_max_backoff, settings.webhook_timeout
+        ),
+    )
 
     uploads = Uploads(uow=uow, clock=clock, blobs=blobs, policy=_upload_policy(settings), publisher=publisher)
     register_upload_jobs(jobs, uploads, Media(uow=uow, clock=clock, blobs=blobs, tools=MediaTools()))
@@ -222,6 +270,7 @@ def build_services(settings: Settings, res: Resources) -> Services:
         limiter=_limiter(settings, res.redis),
         tickets=_tickets(settings, res.redis),
         notifier=notifier,
+        chat_news=chat_news,
         publisher=publisher,
         writer=writer,
         realtime=realtime,
@@ -234,4 +283,6 @@ def build_services(settings: Settings, res: Resources) -> Services:
         uploads=uploads,
         jobs=jobs,
         job_runner=job_runner,
+        webhooks=webhooks,
+        cache=cache,
     )

@@ -1,10 +1,11 @@
-"""`roughcut worker` (the job worker without an HTTP listener) and `roughcut dead-jobs`."""
+"""`roughcut worker` (the job worker without an HTTP listener), `roughcut dead-jobs` and `roughcut replay-jobs`."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
@@ -39,16 +40,34 @@ def worker_command(settings: Settings) -> None:
     asyncio.run(run())
 
 
-def dead_jobs_command(settings: Settings, limit: int) -> None:
-    """Print the jobs that failed their last attempt, newest first, one JSON object a line."""
+def dead_jobs_command(settings: Settings, limit: int, kind: str | None = None) -> None:
+    """Print the jobs (of `kind`) that failed their last attempt, newest first, one JSON object a line."""
 
     async def run() -> None:
         engine = make_engine(settings.db_url)
         try:
-            dead = await SqlJobStore(engine).dead(limit)
+            dead = await SqlJobStore(engine).dead(limit, kind)
         finally:
             await engine.dispose()
         for job in dead:
             print(orjson.dumps({k: getattr(job, k) for k in DEAD_FIELDS}, option=orjson.OPT_UTC_Z).decode())
 
     asyncio.run(run())
+
+
+def replay_jobs_command(settings: Settings, ids: list[int]) -> None:
+    """Run dead jobs again as if new (a webhook delivery keeps its webhook-id); exit 1 if one was not dead."""
+
+    async def run() -> list[int]:
+        engine = make_engine(settings.db_url)
+        try:
+            store = SqlJobStore(engine)
+            return [job_id for job_id in ids if not await store.revive(job_id, None, datetime.now(UTC))]
+        finally:
+            await engine.dispose()
+
+    missed = asyncio.run(run())
+    print(f"replayed {len(ids) - len(missed)} job(s)")
+    if missed:
+        print(f"roughcut: not dead jobs (or a twin is pending): {', '.join(map(str, missed))}")
+        raise SystemExit(1)

@@ -59,6 +59,17 @@ def pg_url() -> Iterator[str]:
     asyncio.run(drop())
 
 
+@pytest.fixture
+async def empty_job_queue(pg_url: str) -> None:
+    """The run's PostgreSQL database is shared, and so is its job queue: a test that runs a worker starts with
+    none of the jobs earlier tests left (a poison file's retries would hold its worker)."""
+    conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("DELETE FROM jobs")
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def redis_prefix() -> Iterator[str]:
     """A Redis key prefix for this run; its keys are deleted at the end."""

@@ -22,6 +22,7 @@ from roughcut.storage import tables as t
 from tests.helpers import PASSWORD, Mailbox, auth, create_project, join, signup, unique_email
 
 API = "/api/v1"
+HOOK_URL = "http://127.0.0.1:9/revalidate"  # the discard port: nothing listens
 LINK = re.compile(r"/invitations/([A-Za-z0-9_-]{20,})")
 Client = TestClient[Any, Any]
 
@@ -71,6 +72,7 @@ class World:
     invitation_id: int
     invitation_token: str
     learning_link_id: int
+    webhook_id: int  # an endpoint that refuses connections (the fuzz runs no job worker anyway)
     upload_id: int  # a pending multipart upload of the owner's
     version_upload_id: int  # a completed feedback_version upload of the owner's
     pools: dict[str, Pool] = field(default_factory=dict)
@@ -119,6 +121,7 @@ async def seed(client: Client, mailbox: Mailbox) -> World:
     link = await _json(
         await client.post(f"{API}/admin/learning-links", json={"url": "https://e.example/1"}, headers=h), 201
     )
+    hook = await _json(await client.post(f"{API}/admin/webhooks", json={"url": HOOK_URL}, headers=h), 201)
     return World(
         owner=owner,
         member=member,
@@ -130,6 +133,7 @@ async def seed(client: Client, mailbox: Mailbox) -> World:
         invitation_id=invitation["id"],
         invitation_token=token,
         learning_link_id=link["id"],
+        webhook_id=hook["id"],
         upload_id=await _pending_upload(client, world_headers=h, project_id=pid, size=100 * 1024 * 1024),
         version_upload_id=await _completed_video(client, h, pid),
     )
@@ -225,6 +229,10 @@ async def _learning_links(client: Client, mailbox: Mailbox, world: World, count:
     return await _post_ids(client, world, f"{API}/admin/learning-links", {"url": "https://e.example/doomed"}, count)
 
 
+async def _webhooks(client: Client, mailbox: Mailbox, world: World, count: int) -> list[Any]:
+    return await _post_ids(client, world, f"{API}/admin/webhooks", {"url": HOOK_URL}, count)
+
+
 async def _uploads(client: Client, mailbox: Mailbox, world: World, count: int) -> list[Any]:
     return [
         await _pending_upload(client, world_headers=world.headers, project_id=world.project_id, size=10)
@@ -242,6 +250,14 @@ async def _files(client: Client, mailbox: Mailbox, world: World, count: int) -> 
             q = insert(t.project_files).values(**row, key=f"doomed/{n}").returning(t.project_files.c.id)
             ids.append((await conn.execute(q)).scalar_one())
     return ids
+
+
+async def _sample_files(client: Client, mailbox: Mailbox, world: World, count: int) -> list[Any]:
+    """Sample file rows (their objects never existed: deleting a missing object is fine)."""
+    row = {"filename": "doomed.pdf", "content_type": "application/pdf", "size": 1, "created_at": datetime.now(UTC)}
+    async with client.app[keys.ENGINE].begin() as conn:
+        q = insert(t.sample_files).returning(t.sample_files.c.id)
+        return [(await conn.execute(q.values(**row, key=f"doomed-sample/{n}"))).scalar_one() for n in range(count)]
 
 
 async def _invitations(client: Client, mailbox: Mailbox, world: World, count: int) -> list[Any]:
@@ -296,11 +312,13 @@ VICTIMS: dict[str, Callable[[Client, Mailbox, World, int], Awaitable[list[Any]]]
     "deleteProjectMemo": _project_memos,
     "revokeInvitation": _invitations,
     "adminDeleteLearningLink": _learning_links,
+    "adminDeleteWebhook": _webhooks,
     "acceptInvitation": _tokens_for_owner,
     "declineInvitation": _tokens_for_owner,
     "revokeSession": _sessions,
     "abortUpload": _uploads,
     "deleteProjectFile": _files,
+    "adminDeleteSampleFile": _sample_files,
     "logout": _session_tokens,
     "deleteMe": _accounts,
 }

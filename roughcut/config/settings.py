@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -59,6 +62,19 @@ class SocialProvider:
     userinfo_url: str = ""
     jwks_url: str = ""
     issuers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """A revalidation endpoint from WEBHOOK_URLS: where to POST, and its `whsec_<base64>` signing secret."""
+
+    url: str
+    secret: Secret
+
+    @property
+    def ref(self) -> str:
+        """How its deliveries name it: from the URL, so reordering WEBHOOK_URLS keeps pending ones right."""
+        return "settings:" + hashlib.sha256(self.url.encode()).hexdigest()[:12]
 
 
 _SOCIAL_DEFAULTS: dict[str, dict[str, str]] = {
@@ -185,6 +201,20 @@ class Settings:
     upload_part_bytes: int = 16 * MIB
     upload_url_ttl: int = 3600
     upload_stale_after: int = 24 * 3600
+    # Revalidation webhooks (docs/webhooks.md): endpoints besides those admins register, how long a delivery
+    # is retried before it is dead, the first retry's delay (doubling, capped), one POST's time limit.
+    webhook_urls: tuple[WebhookTarget, ...] = ()
+    webhook_retry_for: float = 24 * 3600.0
+    webhook_backoff: float = 5.0
+    webhook_max_backoff: float = 3600.0
+    webhook_timeout: float = 10.0
+    # The response cache of hot reads (domain/read_cache.py): on or off, how long an entry lives at most (it is
+    # dropped at once by the commits it depends on), in process the entries held; in Redis (RESPONSE_CACHE_URL,
+    # default REDIS_URL) shared by every node, else in process.
+    response_cache: bool = True
+    response_cache_ttl: int = 60
+    response_cache_size: int = 10_000
+    response_cache_url: str = ""
 
     @property
     def mail_links_url(self) -> str:
@@ -196,6 +226,11 @@ class Settings:
         """Browser origins trusted with the access cookie: CORS_ORIGINS and PUBLIC_URL's own origin."""
         public = urlsplit(self.public_url)
         return frozenset({*self.cors_origins, f"{public.scheme}://{public.netloc}"})
+
+    @property
+    def cache_redis_url(self) -> str:
+        """Where the response cache lives when shared: RESPONSE_CACHE_URL, else REDIS_URL ("": in process)."""
+        return self.response_cache_url or self.redis_url
 
     @property
     def sqlite(self) -> bool:
@@ -234,6 +269,11 @@ class Settings:
             except ValueError:
                 raise ConfigError(f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
         previous = tuple(k for k in e.get("JWT_PREVIOUS_PUBLIC_KEYS", "").split("\n\n") if k.strip())
+        cache_url = e.get("RESPONSE_CACHE_URL", "")
+        if cache_url and urlsplit(cache_url).scheme not in {"redis", "rediss", "unix"}:
+            raise ConfigError("RESPONSE_CACHE_URL: expected redis://host:port/db or rediss://...")
+        if 2 * _int(e, "RESPONSE_CACHE_TTL", 60, 1, 3600) > _int(e, "UPLOAD_URL_TTL", 3600, 60, 7 * 24 * 3600):
+            raise ConfigError("RESPONSE_CACHE_TTL: at most half of UPLOAD_URL_TTL (cached threads carry signed URLs)")
         if 2 * _int(e, "PRESENCE_HEARTBEAT", 10, 1, 300) > _int(e, "PRESENCE_TTL", 30, 10, 600):
             raise ConfigError("PRESENCE_HEARTBEAT: at most half of PRESENCE_TTL (a missed beat is not a death)")
         return cls(
@@ -300,6 +340,15 @@ class Settings:
             upload_part_bytes=_int(e, "UPLOAD_PART_BYTES", 16 * MIB, 5 * MIB, 5 * GIB),
             upload_url_ttl=_int(e, "UPLOAD_URL_TTL", 3600, 60, 7 * 24 * 3600),
             upload_stale_after=_int(e, "UPLOAD_STALE_AFTER", 24 * 3600, 600, 30 * 24 * 3600),
+            webhook_urls=_webhooks(e.get("WEBHOOK_URLS", "")),
+            webhook_retry_for=float(_int(e, "WEBHOOK_RETRY_FOR", 24 * 3600, 60, 30 * 24 * 3600)),
+            webhook_backoff=_int(e, "WEBHOOK_BACKOFF_MS", 5000, 100, 600_000) / 1000,
+            webhook_max_backoff=float(_int(e, "WEBHOOK_MAX_BACKOFF", 3600, 1, 24 * 3600)),
+            webhook_timeout=float(_int(e, "WEBHOOK_TIMEOUT", 10, 1, 60)),
+            response_cache=_bool(e, "RESPONSE_CACHE", True),
+            response_cache_ttl=_int(e, "RESPONSE_CACHE_TTL", 60, 1, 3600),
+            response_cache_size=_int(e, "RESPONSE_CACHE_SIZE", 10_000, 100, 10_000_000),
+            response_cache_url=cache_url,
         )
 
 
@@ -332,6 +381,31 @@ def _types(e: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[s
         if not _MEDIA_TYPE.fullmatch(t):
             raise ConfigError(f"{name}: {t!r} is not a media type like video/mp4")
     return types
+
+
+def _webhooks(raw: str) -> tuple[WebhookTarget, ...]:
+    """WEBHOOK_URLS: `URL SECRET` pairs separated by commas or new lines (a comma in a URL is %2C)."""
+    targets: list[WebhookTarget] = []
+    for n, entry in enumerate((x for x in re.split(r"[,\n]", raw) if x.strip()), 1):
+        parts = entry.split()
+        if len(parts) != 2:
+            raise ConfigError(f"WEBHOOK_URLS: entry {n}: expected 'URL whsec_SECRET', got {len(parts)} words")
+        url, secret = parts
+        split = urlsplit(url)
+        if split.scheme not in {"http", "https"} or not split.hostname:
+            raise ConfigError(f"WEBHOOK_URLS: entry {n}: expected an http(s) URL with a host")
+        if not secret.startswith("whsec_"):
+            raise ConfigError(f"WEBHOOK_URLS: entry {n}: the secret must look like whsec_<base64>")
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except binascii.Error:
+            raise ConfigError(f"WEBHOOK_URLS: entry {n}: the secret after whsec_ is not base64") from None
+        if not 24 <= len(key) <= 64:
+            raise ConfigError(f"WEBHOOK_URLS: entry {n}: the secret must hold 24 to 64 bytes, not {len(key)}")
+        if any(t.url == url for t in targets):
+            raise ConfigError(f"WEBHOOK_URLS: entry {n}: its URL is listed twice")
+        targets.append(WebhookTarget(url, Secret(secret)))
+    return tuple(targets)
 
 
 def _bool(e: Mapping[str, str], name: str, default: bool) -> bool:

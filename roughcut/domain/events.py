@@ -101,7 +101,7 @@ class TypingChanged:
 
 @dataclass(frozen=True, slots=True)
 class PresenceChanged:
-    """A user's net presence change in a project (after coalescing): live only, never stored."""
+    """A user's net presence change in a project, or in one of its threads (after coalescing): live only."""
 
     project_id: int
     user_id: int
@@ -171,5 +171,6 @@ UPLOAD_PROGRESS = "upload.progress"  # live only: the /projects emit of UploadPr
 FILE_ADDED = "file.added"
 FILE_REMOVED = "file.removed"
 VERSION_ADDED = "version.added"
+PROCESSING_PROGRESS = "processing.progress"  # durable (ordered before processing.done), throttled at the job
 PROCESSING_DONE = "processing.done"
 PROCESSING_FAILED = "processing.failed"

@@ -89,6 +89,9 @@ class FeedbackVersion:
     height: int | None
     status: str
     created_at: datetime
+    fps: float | None = None
+    key: str | None = None  # the video's blob
+    poster_key: str | None = None  # the poster frame processing made
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ per upload every PROGRESS_INTERVAL on this node (the uploader's socket is on one
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -96,8 +98,27 @@ def version_wire(v: FeedbackVersion) -> dict[str, Any]:
         "duration_ms": v.duration_ms,
         "width": v.width,
         "height": v.height,
+        "fps": v.fps,
         "created_at": v.created_at,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class SignedVersion:
+    version: FeedbackVersion
+    url: str | None  # the video (None when it has no blob)
+    poster_url: str | None  # once processing made the poster
+
+
+async def sign_versions(deps: Uploads, versions: Sequence[FeedbackVersion]) -> list[SignedVersion]:
+    """Versions with short-lived URLs of their video and poster, for a caller already allowed to read them."""
+    ttl = deps.policy.url_ttl
+    signed = []
+    for v in versions:
+        url = await deps.blobs.sign_get(v.key, expires_in=ttl) if v.key else None
+        poster = await deps.blobs.sign_get(v.poster_key, expires_in=ttl) if v.poster_key else None
+        signed.append(SignedVersion(v, url, poster))
+    return signed
 
 
 class ProgressThrottle:
@@ -128,8 +149,8 @@ async def report_progress(deps: Uploads, throttle: ProgressThrottle, user_id: in
         if sent > upload.size:
             raise errors.ValidationFailed(fields={"bytes": [f"At most the upload's size, {upload.size}."]})
         now = deps.clock.now()
-        if not throttle.admit(upload_id, sent == upload.size, now):
-            return
+        if upload.project_id is None or not throttle.admit(upload_id, sent == upload.size, now):
+            return  # a sample file's progress concerns nobody else
         members = await uow.projects.member_ids(upload.project_id)
     change = UploadProgressed(upload.project_id, upload_id, user_id, sent, upload.size, now)
     await deps.publisher.publish([Committed(change, Audience(users=tuple(members)))])

@@ -141,6 +141,14 @@ async def list_projects(deps: Projects, user_id: int, query: ProjectQuery) -> li
         return await uow.projects.list_for(user_id, query)
 
 
+async def list_projects_with_members(deps: Projects, user_id: int, query: ProjectQuery) -> list[ProjectDetail]:
+    """A page of the caller's projects, each with its members (read together: no query per project)."""
+    async with deps.uow() as uow:
+        found = await uow.projects.list_for(user_id, query)
+        members = await uow.projects.members_of([s.project.id for s in found])
+    return [ProjectDetail(s.project, s.my_role, members.get(s.project.id, []), None) for s in found]
+
+
 async def get_project(deps: Projects, user_id: int, project_id: int) -> ProjectDetail:
     """One project with its members; invitations for owner and managers."""
     async with deps.uow() as uow:

@@ -16,6 +16,7 @@ SIGNATURE_BYTES = 512  # the first bytes complete reads to check the declared ty
 class Purpose(enum.StrEnum):
     PROJECT_FILE = "project_file"
     FEEDBACK_VERSION = "feedback_version"
+    SAMPLE_FILE = "sample_file"  # a global template file; administrators only, no project
 
 
 class Strategy(enum.StrEnum):
@@ -54,7 +55,7 @@ class UploadPolicy:
 @dataclass(frozen=True, slots=True)
 class Upload:
     id: int
-    project_id: int
+    project_id: int | None  # None for a sample file
     user_id: int | None
     purpose: Purpose
     filename: str
@@ -75,7 +76,7 @@ class Upload:
 
 @dataclass(frozen=True, slots=True)
 class NewUpload:
-    project_id: int
+    project_id: int | None
     user_id: int
     purpose: Purpose
     filename: str
@@ -113,6 +114,7 @@ class ProjectFile:
     width: int | None = None
     height: int | None = None
     duration_ms: int | None = None
+    fps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,20 @@ class SignedFile:
     file: ProjectFile
     url: str
     preview_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SampleFile:
+    """A global sample file: uploaded by an administrator, or imported from the old system (`legacy`, its
+    object at the old key, its size unknown)."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int | None
+    key: str
+    created_at: datetime
+    legacy: bool = False
 
 
 def _ftyp(head: bytes) -> bool:

@@ -13,14 +13,16 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from roughcut.domain import errors
 from roughcut.domain.events import FILE_ADDED, UPLOAD_COMPLETED, DomainEvent
 from roughcut.domain.file_names import sanitize_filename
+from roughcut.domain.learning import require_admin
 from roughcut.domain.media import PROCESSING, READY, enqueue_file, needs_processing
 from roughcut.domain.ports import BlobStore, Clock, EventPublisher, UnitOfWork, UnitOfWorkFactory
-from roughcut.domain.project_model import EDITORS
+from roughcut.domain.project_model import EDITORS, Role
 from roughcut.domain.projects import project_prefix, require_role
 from roughcut.domain.transactions import writes
 from roughcut.domain.upload_model import (
@@ -30,6 +32,7 @@ from roughcut.domain.upload_model import (
     NewUpload,
     ProjectFile,
     Purpose,
+    SampleFile,
     Strategy,
     Upload,
     UploadPolicy,
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 SWEEP_BATCH = 100  # stale uploads aborted per sweeper run; the next run takes the rest
+SAMPLE_PREFIX = "samples/"  # where sample files live in the blob store
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ class Uploads:
 
 @dataclass(frozen=True, slots=True)
 class StartUpload:
-    project_id: int
+    project_id: int | None  # None only for a sample file
     purpose: Purpose
     filename: str
     size: int
@@ -68,6 +72,7 @@ class StartUpload:
 class Completed:
     upload: Upload
     file: ProjectFile | None
+    sample: SampleFile | None = None
 
 
 def media_type(content_type: str) -> str:
@@ -89,23 +94,39 @@ def _check(policy: UploadPolicy, cmd: StartUpload) -> str:
     limit = policy.limit(cmd.purpose)
     if cmd.size > limit:
         raise errors.ValidationFailed(fields={"size": [f"A {cmd.purpose} is at most {limit} bytes."]})
+    if (cmd.project_id is None) is not (cmd.purpose is Purpose.SAMPLE_FILE):
+        need = "A sample file belongs to no project." if cmd.project_id is not None else "Name the project."
+        raise errors.ValidationFailed(fields={"project_id": [need]})
     return kind
 
 
-async def _member(deps: Uploads, user_id: int, project_id: int, purpose: Purpose) -> None:
+async def allowed(uow: UnitOfWork, user_id: int, project_id: int | None, roles: frozenset[Role] | None = None) -> None:
+    """A project's upload is its members' (`roles` when given); a sample file's (no project) administrators'."""
+    if project_id is None:
+        await require_admin(uow, user_id)
+    else:
+        await require_role(uow, project_id, user_id, roles)
+
+
+def _roles(purpose: Purpose) -> frozenset[Role] | None:
+    return EDITORS if purpose is Purpose.FEEDBACK_VERSION else None
+
+
+async def _member(deps: Uploads, user_id: int, project_id: int | None, purpose: Purpose) -> None:
     async with deps.uow() as uow:
-        await require_role(uow, project_id, user_id, EDITORS if purpose is Purpose.FEEDBACK_VERSION else None)
+        await allowed(uow, user_id, project_id, _roles(purpose))
 
 
-async def start_upload(deps: Uploads, user_id: int, cmd: StartUpload) -> UploadTicket:
-    """Check role, size and type; answer a signed PUT (small files) or a multipart upload to sign parts for."""
-    kind = _check(deps.policy, cmd)
-    await _member(deps, user_id, cmd.project_id, cmd.purpose)  # before any blob call
-    key = f"{project_prefix(cmd.project_id)}uploads/{uuid.uuid4().hex}"
-    multipart = cmd.size > deps.policy.single_max_bytes
-    multipart_id = await deps.blobs.start_multipart(key, kind) if multipart else None
+def _key(cmd: StartUpload) -> str:
+    folder = SAMPLE_PREFIX if cmd.project_id is None else f"{project_prefix(cmd.project_id)}uploads/"
+    return f"{folder}{uuid.uuid4().hex}"
+
+
+def _new_upload(
+    deps: Uploads, user_id: int, cmd: StartUpload, kind: str, key: str, multipart_id: str | None
+) -> NewUpload:
     now = deps.clock.now()
-    new = NewUpload(
+    return NewUpload(
         project_id=cmd.project_id,
         user_id=user_id,
         purpose=cmd.purpose,
@@ -113,12 +134,22 @@ async def start_upload(deps: Uploads, user_id: int, cmd: StartUpload) -> UploadT
         content_type=kind,
         size=cmd.size,
         key=key,
-        strategy=Strategy.MULTIPART if multipart else Strategy.SINGLE,
+        strategy=Strategy.SINGLE if multipart_id is None else Strategy.MULTIPART,
         multipart_id=multipart_id,
-        part_size=_part_size(deps.policy, cmd.size) if multipart else None,
+        part_size=None if multipart_id is None else _part_size(deps.policy, cmd.size),
         created_at=now,
         expires_at=now + timedelta(seconds=deps.policy.stale_after),
     )
+
+
+async def start_upload(deps: Uploads, user_id: int, cmd: StartUpload) -> UploadTicket:
+    """Check role, size and type; answer a signed PUT (small files) or a multipart upload to sign parts for."""
+    kind = _check(deps.policy, cmd)
+    await _member(deps, user_id, cmd.project_id, cmd.purpose)  # before any blob call
+    key = _key(cmd)
+    multipart = cmd.size > deps.policy.single_max_bytes
+    multipart_id = await deps.blobs.start_multipart(key, kind) if multipart else None
+    new = _new_upload(deps, user_id, cmd, kind, key, multipart_id)
     try:
         upload = await _store_upload(deps, user_id, new)
     except BaseException:
@@ -134,18 +165,19 @@ async def start_upload(deps: Uploads, user_id: int, cmd: StartUpload) -> UploadT
 @writes
 async def _store_upload(deps: Uploads, user_id: int, new: NewUpload) -> Upload:
     async with deps.uow() as uow:
-        await require_role(uow, new.project_id, user_id, EDITORS if new.purpose is Purpose.FEEDBACK_VERSION else None)
+        await allowed(uow, user_id, new.project_id, _roles(new.purpose))
         upload = await uow.uploads.add(new)
         await uow.commit()
     return upload
 
 
 async def mine(uow: UnitOfWork, user_id: int, upload_id: int) -> Upload:
-    """The caller's own upload, in a project they are still a member of; anything else is not found."""
+    """The caller's own upload, in a project they are still a member of (a sample file's: still an
+    administrator); anything else is not found."""
     upload = await uow.uploads.get(upload_id)
     if upload is None or upload.user_id != user_id:
         raise errors.NotFound("No such upload.")
-    await require_role(uow, upload.project_id, user_id)
+    await allowed(uow, user_id, upload.project_id)
     return upload
 
 
@@ -197,14 +229,32 @@ async def complete_upload(deps: Uploads, user_id: int, upload_id: int, parts: Se
     return await _keep(deps, user_id, upload)
 
 
+async def receive_upload(deps: Uploads, user_id: int, cmd: StartUpload, src: Path) -> Completed:
+    """A file the server received itself (the old app's multipart form, spooled to disk): stored through the
+    blob port, then checked and kept as a signed PUT's is (complete_upload)."""
+    kind = _check(deps.policy, cmd)
+    await _member(deps, user_id, cmd.project_id, cmd.purpose)
+    upload = await _store_upload(deps, user_id, _new_upload(deps, user_id, cmd, kind, _key(cmd), None))
+    try:
+        await deps.blobs.upload(upload.key, src)
+    except BaseException:
+        await _abort(deps, upload)
+        raise
+    return await complete_upload(deps, user_id, upload.id, [])
+
+
 @writes
 async def _keep(deps: Uploads, user_id: int, upload: Upload) -> Completed:
     async with deps.uow() as uow:
-        await require_role(uow, upload.project_id, user_id)
+        await allowed(uow, user_id, upload.project_id)
         if not await uow.uploads.set_status(upload.id, UploadStatus.COMPLETED, UploadStatus.PENDING):
             raise errors.UploadNotPending()
         kept = await uow.uploads.get(upload.id)
         assert kept is not None
+        if kept.project_id is None:  # a sample file: no project hears of it
+            sample = await uow.samples.add(kept, deps.clock.now())
+            await uow.commit()
+            return Completed(kept, None, sample)
         file = None
         if kept.purpose is Purpose.PROJECT_FILE:
             processed = needs_processing(kept.content_type)

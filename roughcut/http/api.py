@@ -22,6 +22,7 @@ from roughcut.http import (
     presence_routes,
     project_routes,
     upload_routes,
+    webhook_routes,
 )
 from roughcut.http.jsonutil import json_response
 from roughcut.http.openapi import build_spec
@@ -41,6 +42,7 @@ ROUTE_MODULES: tuple[ApiRoutes, ...] = (
     presence_routes.routes,
     upload_routes.routes,
     learning_routes.routes,
+    webhook_routes.routes,
 )
 
 

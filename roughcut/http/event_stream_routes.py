@@ -71,6 +71,11 @@ def _frame(event: StoredEvent) -> bytes:
     return f"id: {event.id}\nevent: {event.type}\ndata: {dumps(event.as_dict())}\n\n".encode()
 
 
+def _live_frame(event: str, payload: Any) -> bytes:
+    """A live-only change (upload progress): not in the log, so no `id:` (it is never replayed)."""
+    return f"event: {event}\ndata: {dumps(payload)}\n\n".encode()
+
+
 def _disconnected(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
@@ -121,7 +126,11 @@ class _Stream:
             raise ConnectionResetError("SSE client too slow; dropped") from None
 
     async def _send_new(self) -> bool:
-        """Write every event after the cursor; False once the caller is no longer a member or the project is gone."""
+        """Write the live changes that came meanwhile, then every event after the cursor; False once the caller
+        is no longer a member or the project is gone."""
+        live = self.sub.take_live(self.user_id)
+        if live:
+            await self._write(b"".join(_live_frame(event, payload) for event, payload in live))
         while True:
             try:  # one short transaction per page: no database connection is held while the stream waits
                 page = await projects.project_events(self.deps, self.user_id, self.project_id, self.cursor, PAGE_SIZE)

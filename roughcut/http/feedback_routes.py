@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from roughcut import keys
-from roughcut.domain import errors, feedback
+from roughcut.domain import errors, feedback, project_files
 from roughcut.domain.feedback_model import (
     Comment,
     CommentCursor,
@@ -19,12 +20,15 @@ from roughcut.domain.feedback_model import (
     comment_data,
 )
 from roughcut.domain.projects import Projects
+from roughcut.domain.read_cache import CacheKey, thread_scope, user_scope
 from roughcut.http import cursor
 from roughcut.http import feedback_schemas as fs
+from roughcut.http.cached_reads import cached_read
 from roughcut.http.common_schemas import PageQuery
-from roughcut.http.jsonutil import etag_response, json_response
+from roughcut.http.jsonutil import json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
 from roughcut.http.security import authenticate
+from roughcut.http.upload_routes import version_body
 
 routes = ApiRoutes()
 TAGS = ("feedback",)
@@ -36,8 +40,11 @@ def _deps(request: web.Request) -> Projects:
     return request.config_dict[keys.PROJECTS]
 
 
-def _thread(thread: FeedbackThread) -> dict[str, Any]:
+async def _thread(request: web.Request, thread: FeedbackThread) -> dict[str, Any]:
+    """A thread; its versions with short-lived URLs of their video and poster (so its ETag changes as they do)."""
     body: dict[str, Any] = THREAD.dump(thread)
+    signed = await project_files.sign_versions(request.config_dict[keys.UPLOADS], thread.versions)
+    body["versions"] = [version_body(v) for v in signed]
     return body
 
 
@@ -94,7 +101,7 @@ async def list_feedback(request: web.Request) -> web.Response:
     )
     page, more = found[:limit], len(found) > limit
     nxt = cursor.encode(page[-1].id) if more else None
-    return json_response({"items": [_thread(x) for x in page], "next_cursor": nxt})
+    return json_response({"items": [await _thread(request, x) for x in page], "next_cursor": nxt})
 
 
 @routes.route(
@@ -113,7 +120,7 @@ async def create_feedback(request: web.Request) -> web.Response:
     thread = await feedback.create_thread(
         _deps(request), claims.user_id, path_int(request, "project_id"), data["title"], data["description"]
     )
-    return json_response(_thread(thread), 201)
+    return json_response(await _thread(request, thread), 201)
 
 
 @routes.route(
@@ -127,8 +134,14 @@ async def create_feedback(request: web.Request) -> web.Response:
 )
 async def get_feedback(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    thread = await feedback.get_thread(_deps(request), claims.user_id, path_int(request, "feedback_id"))
-    return etag_response(request, _thread(thread))
+    feedback_id = path_int(request, "feedback_id")
+
+    async def render() -> dict[str, Any]:
+        return await _thread(request, await feedback.get_thread(_deps(request), claims.user_id, feedback_id))
+
+    # The chat's counters and the caller's read marker change with the thread's scope, the rest with the caller's.
+    scopes = (thread_scope(feedback_id), user_scope(claims.user_id))
+    return await cached_read(request, CacheKey("feedback", claims.user_id, str(feedback_id), scopes), render)
 
 
 @routes.route(
@@ -146,7 +159,7 @@ async def update_feedback(request: web.Request) -> web.Response:
     data = await read_body(request, fs.FeedbackUpdate)
     cmd = UpdateThread(path_int(request, "feedback_id"), **data)
     thread = await feedback.update_thread(_deps(request), claims.user_id, cmd)
-    return json_response(_thread(thread))
+    return json_response(await _thread(request, thread))
 
 
 @routes.route(
@@ -177,18 +190,26 @@ async def delete_feedback(request: web.Request) -> web.Response:
 async def list_comments(request: web.Request) -> web.Response:
     claims = authenticate(request)
     q = read_query(request, fs.CommentQuery)
+    feedback_id = path_int(request, "feedback_id")
+    if q.get("cursor") is None:  # the first page is the hot one: cached per caller (anonymity) and query
+        ident = f"{feedback_id}:" + hashlib.blake2b(repr(sorted(q.items())).encode(), digest_size=8).hexdigest()
+        key = CacheKey("comments", claims.user_id, ident, (user_scope(claims.user_id),))
+
+        async def page() -> dict[str, Any]:
+            return await _comment_page(request, claims.user_id, feedback_id, q)
+
+        return await cached_read(request, key, page, one_resource=False)
+    return json_response(await _comment_page(request, claims.user_id, feedback_id, q))
+
+
+async def _comment_page(request: web.Request, user_id: int, feedback_id: int, q: dict[str, Any]) -> dict[str, Any]:
     limit = q["limit"]
     found = await feedback.list_comments(
-        _deps(request),
-        claims.user_id,
-        path_int(request, "feedback_id"),
-        q.get("version"),
-        _comment_after(q.get("cursor")),
-        limit + 1,
+        _deps(request), user_id, feedback_id, q.get("version"), _comment_after(q.get("cursor")), limit + 1
     )
     page, more = found[:limit], len(found) > limit
-    items = [comment_data(c, claims.user_id) for c in page]
-    return json_response({"items": items, "next_cursor": _comment_cursor(page[-1]) if more else None})
+    items = [comment_data(c, user_id) for c in page]
+    return {"items": items, "next_cursor": _comment_cursor(page[-1]) if more else None}
 
 
 @routes.route(

@@ -100,10 +100,15 @@ def _annotation() -> fields.List[Any]:
 class VersionSchema(Schema):
     id = fields.Int(required=True)
     number = fields.Int(required=True)
+    file = fields.Str(allow_none=True, required=True, metadata={"description": "A short-lived URL of the video."})
     duration_ms = fields.Int(allow_none=True, required=True)
     width = fields.Int(allow_none=True, required=True)
     height = fields.Int(allow_none=True, required=True)
-    status = fields.Str(required=True)
+    fps = fields.Float(allow_none=True, required=True, metadata={"description": "Frames per second."})
+    poster_url = fields.Str(
+        allow_none=True, required=True, metadata={"description": "A short-lived URL of the WebP poster frame (ready)."}
+    )
+    status = fields.Str(required=True, metadata={"description": "processing, ready or failed."})
     created_at = Timestamp(required=True)
 
 

@@ -20,10 +20,24 @@ def json_response(
     )
 
 
+def encode(data: Any) -> bytes:
+    """The JSON body of `data`."""
+    return orjson.dumps(data, option=OPTIONS)
+
+
+def etag_of(body: bytes) -> str:
+    """A body's strong ETag: 32 hex digits."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
 def etag_response(request: web.Request, data: Any) -> web.Response:
     """A JSON read with a strong ETag; 304 Not Modified when If-None-Match already has it."""
-    body = orjson.dumps(data, option=OPTIONS)
-    tag = hashlib.blake2b(body, digest_size=16).hexdigest()
+    body = encode(data)
+    return tagged_response(request, body, etag_of(body))
+
+
+def tagged_response(request: web.Request, body: bytes, tag: str) -> web.Response:
+    """A JSON body already encoded, with its ETag `tag`; 304 when If-None-Match has it."""
     matches = request.if_none_match or ()
     if any(m.value in (tag, "*") for m in matches):
         response = web.Response(status=304)

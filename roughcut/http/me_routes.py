@@ -12,6 +12,7 @@ from roughcut.domain.account_model import UpdateMe, UpdateMemo
 from roughcut.domain.accounts import Accounts
 from roughcut.http import cursor
 from roughcut.http.auth_schemas import UserSchema
+from roughcut.http.cached_reads import drop_all
 from roughcut.http.jsonutil import etag_response, json_response
 from roughcut.http.me_schemas import MeDelete, MeUpdate
 from roughcut.http.memo_schemas import MemoCreate, MemoPage, MemoQuery, MemoSchema, MemoUpdate
@@ -48,6 +49,8 @@ async def update_me(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, MeUpdate)
     user = await profile.update_me(_accounts(request), claims.user_id, UpdateMe(**data))
+    if "nickname" in data or "avatar_url" in data:
+        await drop_all(request)
     return json_response(_me(user))
 
 

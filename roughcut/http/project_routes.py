@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -20,9 +21,11 @@ from roughcut.domain.project_model import (
     UserRef,
 )
 from roughcut.domain.projects import ProjectDetail
+from roughcut.domain.read_cache import CacheKey, project_scope, user_scope
 from roughcut.http import cursor
 from roughcut.http import project_schemas as ps
-from roughcut.http.jsonutil import etag_response, json_response
+from roughcut.http.cached_reads import cached_read
+from roughcut.http.jsonutil import json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
 from roughcut.http.security import authenticate
 
@@ -103,6 +106,14 @@ def _after(raw: str | None, sort: str) -> tuple[object, int] | None:
 async def list_projects(request: web.Request) -> web.Response:
     claims = authenticate(request)
     q = read_query(request, ps.ProjectQuerySchema)
+    if q.get("cursor") is None:  # the first page is the hot one: cached per caller and query
+        ident = hashlib.blake2b(repr(sorted(q.items())).encode(), digest_size=8).hexdigest()
+        key = CacheKey("project_list", claims.user_id, ident, (user_scope(claims.user_id),))
+        return await cached_read(request, key, lambda: _project_page(request, claims.user_id, q), one_resource=False)
+    return json_response(await _project_page(request, claims.user_id, q))
+
+
+async def _project_page(request: web.Request, user_id: int, q: dict[str, Any]) -> dict[str, Any]:
     query = ProjectQuery(
         q=q.get("q"),
         stage=q.get("stage"),
@@ -113,11 +124,11 @@ async def list_projects(request: web.Request) -> web.Response:
         after=_after(q.get("cursor"), q["sort"]),
         limit=q["limit"] + 1,
     )
-    found = await projects.list_projects(_deps(request), claims.user_id, query)
+    found = await projects.list_projects(_deps(request), user_id, query)
     page, more = found[: q["limit"]], len(found) > q["limit"]
     nxt = cursor.encode(_sort_value(page[-1], q["sort"]), page[-1].project.id) if more else None
     items = [project_body(x.project, x.owner, x.my_role, x.member_count) for x in page]
-    return json_response({"items": items, "next_cursor": nxt})
+    return {"items": items, "next_cursor": nxt}
 
 
 @routes.route(
@@ -156,8 +167,13 @@ async def create_project(request: web.Request) -> web.Response:
 )
 async def get_project(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    detail = await projects.get_project(_deps(request), claims.user_id, path_int(request, "project_id"))
-    return etag_response(request, detail_body(detail))
+    project_id = path_int(request, "project_id")
+
+    async def render() -> dict[str, Any]:
+        return detail_body(await projects.get_project(_deps(request), claims.user_id, project_id))
+
+    key = CacheKey("project", claims.user_id, str(project_id), (project_scope(project_id),))
+    return await cached_read(request, key, render)
 
 
 @routes.route(
@@ -326,5 +342,11 @@ async def list_events(request: web.Request) -> web.Response:
 )
 async def get_metadata(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    meta = await projects.metadata(_deps(request), claims.user_id, path_int(request, "project_id"))
-    return etag_response(request, METADATA.dump(meta))
+    project_id = path_int(request, "project_id")
+
+    async def render() -> dict[str, Any]:
+        meta: dict[str, Any] = METADATA.dump(await projects.metadata(_deps(request), claims.user_id, project_id))
+        return meta
+
+    key = CacheKey("metadata", claims.user_id, str(project_id), (project_scope(project_id),))
+    return await cached_read(request, key, render)

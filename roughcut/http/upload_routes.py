@@ -7,8 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from roughcut import keys
-from roughcut.domain import project_files, uploads
-from roughcut.domain.upload_model import ProjectFile, SignedFile, Upload
+from roughcut.domain import project_files, sample_files, uploads
+from roughcut.domain.project_files import SignedVersion
+from roughcut.domain.sample_files import SignedSample
+from roughcut.domain.upload_model import ProjectFile, Purpose, SampleFile, SignedFile, Upload
 from roughcut.domain.uploads import StartUpload, Uploads
 from roughcut.http import upload_schemas as s
 from roughcut.http.feedback_schemas import VersionSchema
@@ -20,6 +22,9 @@ routes = ApiRoutes()
 TAGS = ("uploads",)
 FILE_TAGS = ("projects",)
 VERSION_TAGS = ("feedback",)
+SAMPLE_TAGS = ("uploads",)
+ADMIN_TAGS = ("admin",)
+VERSION = VersionSchema()
 
 
 def _deps(request: web.Request) -> Uploads:
@@ -29,7 +34,23 @@ def _deps(request: web.Request) -> Uploads:
 def _file(file: ProjectFile, url: str, preview_url: str | None = None) -> dict[str, Any]:
     body = uploads.file_wire(file)
     body.update(url=url, preview_url=preview_url, width=file.width, height=file.height, duration_ms=file.duration_ms)
+    body.update(name=file.filename, thumbnail_url=preview_url, uploaded_by=body["uploader"], fps=file.fps)
     return body
+
+
+def _sample(sample: SampleFile, url: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": sample.id, "name": sample.filename, "content_type": sample.content_type}
+    body.update(size=sample.size, url=url, legacy=sample.legacy, created_at=sample.created_at)
+    return body
+
+
+def version_body(signed: SignedVersion) -> dict[str, Any]:
+    """A feedback version as REST answers it (API.md): its video as `file`, its `poster_url`."""
+    v = signed.version
+    body = project_files.version_wire(v)
+    body.update(file=signed.url, poster_url=signed.poster_url)
+    out: dict[str, Any] = VERSION.dump(body)
+    return out
 
 
 def _ticket(upload: Upload, url: str | None, deps: Uploads) -> dict[str, Any]:
@@ -53,7 +74,27 @@ async def start_upload(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, s.UploadCreate)
     deps = _deps(request)
+    data["purpose"] = Purpose(data["purpose"])
     ticket = await uploads.start_upload(deps, claims.user_id, StartUpload(**data))
+    return json_response(_ticket(ticket.upload, ticket.url, deps), 201)
+
+
+@routes.route(
+    "POST",
+    "/admin/sample-files",
+    op="adminStartSampleFile",
+    summary="Start the upload of a sample file (administrators): PUT its bytes, then POST /uploads/{id}/complete",
+    tags=ADMIN_TAGS,
+    body=s.SampleFileCreate,
+    responses={201: s.UploadTicketSchema},
+    errors=(403,),
+)
+async def start_sample(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    data = await read_body(request, s.SampleFileCreate)
+    deps = _deps(request)
+    cmd = StartUpload(project_id=None, purpose=Purpose.SAMPLE_FILE, **data)
+    ticket = await uploads.start_upload(deps, claims.user_id, cmd)
     return json_response(_ticket(ticket.upload, ticket.url, deps), 201)
 
 
@@ -94,7 +135,10 @@ async def complete_upload(request: web.Request) -> web.Response:
     done = await uploads.complete_upload(deps, claims.user_id, path_int(request, "upload_id"), parts)
     u = done.upload
     body: dict[str, Any] = {"id": u.id, "project_id": u.project_id, "purpose": u.purpose, "filename": u.filename}
-    body.update(content_type=u.content_type, size=u.size, status=u.status.value, file=None)
+    body.update(content_type=u.content_type, size=u.size, status=u.status.value, file=None, sample_file=None)
+    if done.sample is not None:
+        url = await deps.blobs.sign_get(done.sample.key, expires_in=deps.policy.url_ttl, filename=done.sample.filename)
+        body["sample_file"] = _sample(done.sample, url)
     if done.file is not None:
         url = await deps.blobs.sign_get(done.file.key, expires_in=deps.policy.url_ttl, filename=done.file.filename)
         body["file"] = _file(done.file, url)
@@ -163,7 +207,36 @@ async def delete_file(request: web.Request) -> web.Response:
 async def add_version(request: web.Request) -> web.Response:
     claims = authenticate(request)
     data = await read_body(request, s.VersionCreate)
-    version = await project_files.add_version(
-        _deps(request), claims.user_id, path_int(request, "feedback_id"), data["upload_id"]
-    )
-    return json_response(VersionSchema().dump(version), 201)
+    deps = _deps(request)
+    version = await project_files.add_version(deps, claims.user_id, path_int(request, "feedback_id"), data["upload_id"])
+    (signed,) = await project_files.sign_versions(deps, [version])
+    return json_response(version_body(signed), 201)
+
+
+@routes.route(
+    "GET",
+    "/sample-files",
+    op="listSampleFiles",
+    summary="Global sample files (templates for project create and edit), each with a short-lived download URL",
+    tags=SAMPLE_TAGS,
+    responses={200: s.SampleFileList},
+)
+async def list_samples(request: web.Request) -> web.Response:
+    authenticate(request)
+    found: list[SignedSample] = await sample_files.list_samples(_deps(request))
+    return json_response(s.SampleFileList().dump({"items": [_sample(f.sample, f.url) for f in found]}))
+
+
+@routes.route(
+    "DELETE",
+    "/admin/sample-files/{sample_id}",
+    op="adminDeleteSampleFile",
+    summary="Remove a sample file (administrators; add one with POST /uploads, purpose sample_file)",
+    tags=ADMIN_TAGS,
+    responses={204: None},
+    errors=(403, 404),
+)
+async def delete_sample(request: web.Request) -> web.Response:
+    claims = authenticate(request)
+    await sample_files.delete_sample(_deps(request), claims.user_id, path_int(request, "sample_id"))
+    return web.Response(status=204)

@@ -14,9 +14,13 @@ FILENAME_INPUT_MAX = 1024  # what a client may send; it is kept sanitised to its
 ETAG_MAX = 200
 
 
-class UploadCreate(Schema):
-    project_id = Id(required=True)
-    purpose = fields.Enum(Purpose, by_value=True, required=True)
+PROJECT_PURPOSES = [
+    Purpose.PROJECT_FILE.value,
+    Purpose.FEEDBACK_VERSION.value,
+]  # sample files: POST /admin/sample-files
+
+
+class SampleFileCreate(Schema):
     filename = Text(
         required=True,
         nonblank=True,
@@ -27,7 +31,8 @@ class UploadCreate(Schema):
         required=True,
         validate=validate.Range(1, MAX_DECLARED_SIZE),
         metadata={
-            "description": "Bytes; at most the purpose's limit (UPLOAD_MAX_FILE_BYTES / UPLOAD_MAX_VIDEO_BYTES)."
+            "description": "Bytes; at most the purpose's limit (UPLOAD_MAX_FILE_BYTES / UPLOAD_MAX_VIDEO_BYTES; "
+            "sample files: UPLOAD_MAX_FILE_BYTES)."
         },
     )
     content_type = Text(
@@ -35,6 +40,11 @@ class UploadCreate(Schema):
         validate=validate.OneOf(sorted(SIGNATURES)),
         metadata={"description": "One of the purpose's allowed types (UPLOAD_FILE_TYPES / UPLOAD_VIDEO_TYPES)."},
     )
+
+
+class UploadCreate(SampleFileCreate):
+    project_id = Id(required=True)
+    purpose = Text(required=True, validate=validate.OneOf(PROJECT_PURPOSES))
 
 
 class UploadTicketSchema(Schema):
@@ -82,30 +92,59 @@ class CompleteRequest(Schema):
 
 class ProjectFileSchema(Schema):
     id = fields.Int(required=True)
+    name = fields.Str(required=True, metadata={"description": "The display name (API.md); the same as filename."})
     filename = fields.Str(required=True)
     content_type = fields.Str(required=True)
     size = fields.Int(required=True)
     uploader = fields.Nested(UserRefSchema, allow_none=True, required=True)
+    uploaded_by = fields.Nested(
+        UserRefSchema, allow_none=True, required=True, metadata={"description": "The same as uploader (API.md)."}
+    )
     created_at = Timestamp(required=True)
     url = fields.Str(required=True, metadata={"description": "A short-lived download URL."})
     status = fields.Str(
         required=True, metadata={"description": "processing (a preview is being made), ready or failed."}
     )
     preview_url = fields.Str(allow_none=True, required=True, metadata={"description": "A WebP thumbnail or poster."})
+    thumbnail_url = fields.Str(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The same as preview_url (API.md): null until processing made it."},
+    )
     width = fields.Int(allow_none=True, required=True)
     height = fields.Int(allow_none=True, required=True)
     duration_ms = fields.Int(allow_none=True, required=True)
+    fps = fields.Float(allow_none=True, required=True, metadata={"description": "A video's frames per second."})
+
+
+class SampleFileSchema(Schema):
+    id = fields.Int(required=True)
+    name = fields.Str(required=True)
+    content_type = fields.Str(required=True)
+    size = fields.Int(allow_none=True, required=True, metadata={"description": "null when imported (unknown)."})
+    url = fields.Str(required=True, metadata={"description": "A short-lived download URL."})
+    legacy = fields.Bool(
+        required=True, metadata={"description": "Imported from the old system (its id is not a sample file's id)."}
+    )
+    created_at = Timestamp(required=True)
+
+
+class SampleFileList(Schema):
+    items = fields.List(fields.Nested(SampleFileSchema), required=True)
 
 
 class CompletedUploadSchema(Schema):
     id = fields.Int(required=True)
-    project_id = fields.Int(required=True)
+    project_id = fields.Int(allow_none=True, required=True)
     purpose = fields.Enum(Purpose, by_value=True, required=True)
     filename = fields.Str(required=True)
     content_type = fields.Str(required=True)
     size = fields.Int(required=True)
     status = fields.Str(required=True)
     file = fields.Nested(ProjectFileSchema, allow_none=True, required=True)
+    sample_file = fields.Nested(
+        SampleFileSchema, allow_none=True, load_default=None, metadata={"description": "purpose sample_file"}
+    )
 
 
 class FileList(Schema):

@@ -21,7 +21,11 @@ Handle a kind: register it on the node's `Registry` in services.py (`build_servi
 - Delivery is at least once: a handler may run again after its worker died mid-job, so make it
   idempotent (check state in its own unit of work). A raised exception retries the job after an
   exponential back-off with jitter (`backoff` · 2^(attempt-1), capped at `max_backoff`); after
-  `max_attempts` it is dead: kept with its last error, listed by `roughcut dead-jobs`.
+  `max_attempts` (or `give_up_after` seconds after it was enqueued) it is dead: kept with its last error,
+  listed by `roughcut dead-jobs`, run again by `roughcut replay-jobs ID`.
+- `on_dead=hook` (`async def hook(job, error)`) runs whenever the queue gives up on a job of the kind, on
+  every path (last attempt failed or timed out, or its worker died), before it is dead; a hook that
+  raises keeps the job pending, to run the hook again after a back-off.
 - `every=seconds` makes a kind periodic: one pending job per kind (key "periodic"), enqueued at start and
   again when each run ends.
 - The worker (`JobRunner`, runner.py) runs in process with the server (JOB_WORKER=true, the default) and as

@@ -10,6 +10,9 @@ from typing import Any
 from roughcut.domain.job_model import Job
 
 Handler = Callable[[Job], Coroutine[Any, Any, None]]
+# Runs when the queue gives up on a job (its last attempt failed, timed out or lost its worker), with the
+# last error, before the job is dead; if it raises, the job stays pending and it runs again later.
+DeadHandler = Callable[[Job, str], Coroutine[Any, Any, None]]
 
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BACKOFF = 2.0  # seconds before the second attempt; doubles for each one after
@@ -19,7 +22,11 @@ DEFAULT_TIMEOUT = 600.0  # a handler running longer is cancelled and counts as a
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """How one kind of job runs: its handler, attempts, back-off, time limit, and period if periodic."""
+    """How one kind of job runs: its handler, attempts, back-off, time limit, and period if periodic.
+
+    `give_up_after` (seconds since the job was enqueued) ends its retries by age as well: the last retry
+    comes at that age at the latest, and a failure from then on is the last.
+    """
 
     kind: str
     run: Handler
@@ -28,6 +35,8 @@ class JobSpec:
     max_backoff: float = DEFAULT_MAX_BACKOFF
     timeout: float = DEFAULT_TIMEOUT
     every: float | None = None
+    on_dead: DeadHandler | None = None
+    give_up_after: float | None = None
 
 
 def backoff_delay(spec: JobSpec, attempt: int) -> float:
@@ -56,13 +65,19 @@ class Registry:
         max_backoff: float = DEFAULT_MAX_BACKOFF,
         timeout: float = DEFAULT_TIMEOUT,
         every: float | None = None,
+        on_dead: DeadHandler | None = None,
+        give_up_after: float | None = None,
     ) -> None:
-        """Register the handler of a kind; `every` (seconds) makes it periodic: it enqueues itself again."""
+        """Register the handler of a kind; `every` (seconds) makes it periodic: it enqueues itself again;
+        `on_dead` runs when the queue gives up on one of its jobs."""
         if kind in self._specs:
             raise ValueError(f"job kind {kind!r} already has a handler")
-        if max_attempts < 1 or backoff <= 0 or timeout <= 0 or (every is not None and every <= 0):
-            raise ValueError(f"job kind {kind!r}: attempts, back-off, timeout and period must be positive")
-        self._specs[kind] = JobSpec(kind, run, max_attempts, backoff, max_backoff, timeout, every)
+        periods = (every, give_up_after)
+        if max_attempts < 1 or backoff <= 0 or timeout <= 0 or any(v is not None and v <= 0 for v in periods):
+            raise ValueError(f"job kind {kind!r}: attempts, back-off, timeout, period and age must be positive")
+        self._specs[kind] = JobSpec(
+            kind, run, max_attempts, backoff, max_backoff, timeout, every, on_dead, give_up_after
+        )
 
     def handler(
         self,
@@ -73,6 +88,7 @@ class Registry:
         max_backoff: float = DEFAULT_MAX_BACKOFF,
         timeout: float = DEFAULT_TIMEOUT,
         every: float | None = None,
+        on_dead: DeadHandler | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator form of `add`: `@registry.handler("webhook.deliver", max_attempts=8)`."""
 
@@ -85,6 +101,7 @@ class Registry:
                 max_backoff=max_backoff,
                 timeout=timeout,
                 every=every,
+                on_dead=on_dead,
             )
             return run
 

@@ -3,9 +3,11 @@
 - Claims take at most the free concurrency slots; a claimed job's lease is renewed every third of the
   lease while its handler runs, so only a dead (or frozen) worker lets it lapse, and the job is then
   claimed again by any worker. A lease lost anyway (renewal found another claim) cancels the handler.
-- A failed attempt is retried after `backoff_delay`; past the kind's `max_attempts` the job is dead,
-  kept with its last error (`roughcut dead-jobs` lists them). An attempt whose worker died counts too,
-  so a job that kills its worker ends dead instead of killing every worker in turn.
+- A failed attempt is retried after `backoff_delay`; past the kind's `max_attempts` (or its
+  `give_up_after` age, which also caps the last delay) the job is dead, kept with its last error
+  (`roughcut dead-jobs` lists them). An attempt whose worker died counts too, so a job that kills its
+  worker ends dead instead of killing every worker in turn. Every way to dead runs the kind's `on_dead`
+  first; one that fails keeps the job pending, to run `on_dead` again later.
 - Wake-up: the loop polls every `poll_interval`, and `wake()` (called by this node's unit of work after
   a commit that enqueued) claims at once.
 - `stop()` claims nothing more, gives running handlers `grace` seconds, then cancels them and hands their
@@ -24,10 +26,12 @@ from roughcut.domain.clock import SystemClock
 from roughcut.domain.job_model import Job
 from roughcut.domain.ports import Clock, JobStore
 from roughcut.jobs.registry import JobSpec, Registry, backoff_delay
+from roughcut.metrics import JOB_OUTCOMES
 
 log = logging.getLogger(__name__)
 
 PERIODIC_KEY = "periodic"  # the key of a periodic kind's one pending job
+GIVEN_UP = "\n(given up: on_dead runs again)"  # the tail of the error kept while a failed on_dead waits
 RENEWALS_PER_LEASE = 3  # renew when a third of the lease is gone: two renewals may fail before it lapses
 
 
@@ -114,8 +118,10 @@ class JobRunner:
         assert spec is not None  # claims name only registered kinds
         try:
             if job.attempts > spec.max_attempts:
-                # Its last attempt's worker died (the lease lapsed): it gets no more.
-                await self._failed(job, spec, "the worker running its last attempt stopped")
+                # Its last attempt's worker died (the lease lapsed), or its on_dead failed: it gets no more.
+                last = job.last_error or ""
+                stopped = "the worker running its last attempt stopped"
+                await self._failed(job, spec, last.removesuffix(GIVEN_UP) if last.endswith(GIVEN_UP) else stopped)
                 return
             work = asyncio.create_task(spec.run(job), name=f"job-{job.id}-handler")
             try:
@@ -163,6 +169,7 @@ class JobRunner:
             return True  # not lost yet: the next renewal may get through before the lease lapses
 
     async def _succeeded(self, job: Job, spec: JobSpec) -> None:
+        JOB_OUTCOMES.labels(job.kind, "ok").inc()
         now = self._clock.now()
         next_run = now + timedelta(seconds=spec.every) if spec.every is not None else None
         if not await self._store.finish(job, now, next_run):
@@ -171,12 +178,33 @@ class JobRunner:
     async def _failed(self, job: Job, spec: JobSpec, error: str) -> None:
         now = self._clock.now()
         extra = {"job_id": job.id, "kind": job.kind, "attempt": job.attempts}
-        if job.attempts >= spec.max_attempts:
+        deadline = None if spec.give_up_after is None else job.created_at + timedelta(seconds=spec.give_up_after)
+        if job.attempts >= spec.max_attempts or (deadline is not None and now >= deadline):
+            if not await self._last_word(job, spec, error):
+                return
+            JOB_OUTCOMES.labels(job.kind, "dead").inc()
             await self._store.bury(job, now, error)
             if spec.every is not None:  # a periodic kind keeps its schedule past one dead run
                 await self._store.schedule(job.kind, PERIODIC_KEY, now + timedelta(seconds=spec.every), now)
             log.error("job dead after its last attempt: %s", error.splitlines()[-1], extra=extra)
             return
+        JOB_OUTCOMES.labels(job.kind, "failed").inc()
         delay = backoff_delay(spec, job.attempts)
+        if deadline is not None:  # the last retry comes at the deadline
+            delay = min(delay, (deadline - now).total_seconds())
         await self._store.retry(job, now + timedelta(seconds=delay), error)
         log.warning("job failed; retry in %.1f s: %s", delay, error.splitlines()[-1], extra=extra)
+
+    async def _last_word(self, job: Job, spec: JobSpec, error: str) -> bool:
+        """Run the kind's `on_dead`; False (the job is retried, to run it again) when it failed."""
+        if spec.on_dead is None:
+            return True
+        try:
+            async with asyncio.timeout(spec.timeout):
+                await spec.on_dead(job, error)
+        except Exception:
+            log.exception("job on_dead failed; it runs again", extra={"job_id": job.id, "kind": job.kind})
+            delay = backoff_delay(spec, job.attempts)
+            await self._store.retry(job, self._clock.now() + timedelta(seconds=delay), error + GIVEN_UP)
+            return False
+        return True

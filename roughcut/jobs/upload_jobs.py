@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from roughcut.domain.job_model import Job
-from roughcut.domain.media import MEDIA_ATTEMPTS, MEDIA_KIND, Media, process
+from roughcut.domain.media import MEDIA_ATTEMPTS, MEDIA_KIND, Media, give_up, process
 from roughcut.domain.uploads import Uploads, sweep_stale_uploads
 from roughcut.jobs.registry import Registry
 
@@ -21,9 +21,19 @@ def register_upload_jobs(registry: Registry, deps: Uploads, media: Media) -> Non
     """Add the upload sweeper and media processing."""
 
     async def process_media(job: Job) -> None:
-        await process(media, job.payload, last_attempt=job.attempts >= MEDIA_ATTEMPTS)
+        await process(media, job.payload)
 
-    registry.add(MEDIA_KIND, process_media, max_attempts=MEDIA_ATTEMPTS, backoff=MEDIA_BACKOFF, timeout=MEDIA_TIMEOUT)
+    async def processing_failed(job: Job, error: str) -> None:
+        await give_up(media, job.payload, error)
+
+    registry.add(
+        MEDIA_KIND,
+        process_media,
+        max_attempts=MEDIA_ATTEMPTS,
+        backoff=MEDIA_BACKOFF,
+        timeout=MEDIA_TIMEOUT,
+        on_dead=processing_failed,
+    )
 
     async def sweep(_job: Job) -> None:
         swept = await sweep_stale_uploads(deps)

@@ -2,15 +2,21 @@
 
 News only says "look at the log": streams read the events themselves from the durable log, so a lost
 wake-up delays a stream (until its next keepalive re-read) but never loses or reorders an event.
+Live-only changes (upload progress) are not in the log: they are handed to the waiters themselves
+(`live`), a few at most per stream, and a stream that is too slow misses the oldest (the next one
+supersedes them).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from types import TracebackType
+from typing import Any
 
 Attend = Callable[[int], Awaitable[None]]
+LIVE_MAX = 16  # live-only items kept per stream between its wake-ups
 
 
 async def _nothing_to_attend(_project_id: int) -> None:
@@ -25,6 +31,7 @@ class Subscription:
         self.project_id = project_id
         self._notifier = notifier
         self._event = asyncio.Event()
+        self._live: deque[tuple[str, Any, Collection[int]]] = deque(maxlen=LIVE_MAX)
 
     async def __aenter__(self) -> Subscription:
         self._notifier._add(self)
@@ -48,6 +55,16 @@ class Subscription:
     def wake(self) -> None:
         """Mark news (or shutdown) for the waiting stream."""
         self._event.set()
+
+    def add_live(self, event: str, payload: Any, users: Collection[int]) -> None:
+        """A live-only change for the members `users` (the audience its transaction fixed)."""
+        self._live.append((event, payload, users))
+        self._event.set()
+
+    def take_live(self, user_id: int) -> list[tuple[str, Any]]:
+        """The live-only changes since the last call that this stream's user may see, oldest first."""
+        items, self._live = self._live, deque(maxlen=LIVE_MAX)
+        return [(event, payload) for event, payload, users in items if user_id in users]
 
     async def wait(self) -> None:
         """Wait for news (or shutdown) since the last call; callers bound it with `asyncio.timeout`."""
@@ -87,6 +104,11 @@ class Notifier:
         for project_id in project_ids:
             for sub in self._waiters.get(project_id, ()):
                 sub.wake()
+
+    def live(self, project_id: int, event: str, payload: Any, users: Collection[int]) -> None:
+        """Hand a live-only change to every local waiter of the project (each keeps it for its user only)."""
+        for sub in self._waiters.get(project_id, ()):
+            sub.add_live(event, payload, users)
 
     def wake_all(self) -> None:
         """Wake every local waiter (after a gap in which news may have been lost)."""

@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import suppress
 from typing import Any
 
 import socketio
 
 from roughcut.domain.chat import Chat, between
-from roughcut.domain.events import Committed
+from roughcut.domain.events import UPLOAD_PROGRESS, Committed
 from roughcut.domain.ports import Broker
 from roughcut.domain.projects import Projects, events_between
 from roughcut.metrics import BROKER_RECEIVED, BROKER_RECEIVED_BYTES
@@ -32,7 +32,7 @@ from roughcut.realtime.fanout import DirectEmit
 from roughcut.realtime.notifier import Notifier
 from roughcut.realtime.ordering import CHAT, PROJECT, SeqOrder
 from roughcut.realtime.recovery import RESYNC, Lost, decode_notice, encode_notice, is_notice, rooms_by_id
-from roughcut.realtime.rooms import CHAT_NAMESPACE, PROJECTS_NAMESPACE, session_room
+from roughcut.realtime.rooms import CHAT_NAMESPACE, PROJECTS_NAMESPACE, member_of, session_room
 from roughcut.realtime.routing import Routes, split
 from roughcut.realtime.server import NAMESPACE_PATHS
 from roughcut.security.access import RevokedSessions
@@ -47,9 +47,13 @@ ROOM_KINDS = {CHAT_NAMESPACE: ("chat", "feedback_id"), PROJECTS_NAMESPACE: ("pro
 class NodeDelivery:
     """Applies a dispatch to this node's sockets, revocation list and SSE streams (no cross-node I/O)."""
 
-    def __init__(self, sio: socketio.AsyncServer, notifier: Notifier, revoked: RevokedSessions) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, notifier: Notifier, revoked: RevokedSessions, chat_news: Notifier | None = None
+    ) -> None:
+        """`chat_news` wakes this node's readers of chat threads' logs (the old chat socket), by feedback id."""
         self._sio = sio
         self._notifier = notifier
+        self._chat_news = chat_news or Notifier()
         self._revoked = revoked
         self._disconnects: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
         self.chat_order = SeqOrder(CHAT, self._emit, self._here)
@@ -76,9 +80,14 @@ class NodeDelivery:
         for step in dispatch.steps:
             if isinstance(step, Emit):
                 if step.namespace == CHAT_NAMESPACE and step.event == "message":
+                    self._chat_news.wake([int(step.payload["feedback_id"])])  # they read the log: order is theirs
                     await self.chat_order.put(step)  # in seq order per room, see ordering.py
                 elif step.namespace == PROJECTS_NAMESPACE and step.event == "event":
                     await self.project_order.put(step)  # in seq order per project, see ordering.py
+                elif step.namespace == PROJECTS_NAMESPACE and step.event == UPLOAD_PROGRESS:
+                    users = [u for u in map(member_of, step.rooms) if u is not None]
+                    self._notifier.live(int(step.payload["project_id"]), step.event, step.payload, users)
+                    await self._emit(step)
                 else:
                     await self._emit(step)
             elif isinstance(step, Close):
@@ -120,6 +129,10 @@ class NodeDelivery:
     async def resync(self, chat: Collection[int] | None, projects: Collection[int] | None) -> None:
         """Tell this node's sockets in these chat threads and projects (None: in all) to `resync`."""
         self.chat_order.resyncing(chat)
+        if chat is None:
+            self._chat_news.wake_all()
+        else:
+            self._chat_news.wake(chat)
         for namespace, ids in ((CHAT_NAMESPACE, chat), (PROJECTS_NAMESPACE, projects)):
             if ids is not None and not ids:
                 continue
@@ -152,10 +165,19 @@ class Publisher:
     """The EventPublisher port: one broker message per committed batch and topic, for every consumer on the
     nodes that need it."""
 
-    def __init__(self, node: NodeDelivery, broker: Broker, routes: Routes | None = None) -> None:
+    def __init__(
+        self,
+        node: NodeDelivery,
+        broker: Broker,
+        routes: Routes | None = None,
+        invalidate: Callable[[Sequence[Committed]], Awaitable[None]] | None = None,
+    ) -> None:
         """With `routes`, each topic's part of a batch goes only to the nodes attending it (routing.py);
-        without, every node receives every batch."""
+        without, every node receives every batch. `invalidate` runs first on each batch (the response
+        cache, shared by every node: domain/read_cache.py), so the writer's answer, sent after publish,
+        and every node's next read see the change."""
         self.node_id = uuid.uuid4().hex
+        self._invalidate = invalidate
         self.node = node
         self._broker = broker
         self._routes = routes
@@ -188,6 +210,8 @@ class Publisher:
 
     async def publish(self, batch: Sequence[Committed]) -> None:
         """Deliver on this node, then hand the same dispatch to the other nodes in one message."""
+        if self._invalidate is not None:
+            await self._invalidate(batch)
         dispatch = route(batch)
         if not dispatch:
             return

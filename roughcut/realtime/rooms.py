@@ -16,6 +16,13 @@ def session_room(session_id: int) -> str:
     return f"session:{session_id}"
 
 
+def member_of(room: str) -> int | None:
+    """The user a member room (`member_room`) belongs to; None for any other room."""
+    kind, _, rest = room.partition(":")
+    _, _, user = rest.partition(":user:")
+    return int(user) if kind == "project" and user.isdigit() else None
+
+
 def member_room(project_id: int, user_id: int) -> str:
     """One member's sockets subscribed to one project.
 

@@ -42,6 +42,11 @@ def project_topic(project_id: int) -> str:
     return f"project:{project_id}"
 
 
+def chat_topic(feedback_id: int) -> str:
+    """The topic of a chat thread's messages."""
+    return f"chat:{feedback_id}"
+
+
 def needed_topics(rooms: Mapping[str, Mapping[Any, Any]], stream_projects: Iterable[int]) -> set[str]:
     """The topics of a node's rooms (python-socketio's `manager.rooms`: namespace -> room -> sockets; it
     holds only rooms with sockets) and of the projects its SSE streams follow."""

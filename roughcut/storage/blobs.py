@@ -249,6 +249,19 @@ class LocalBlobStore:
         """Copy the blob to a local file (for processing)."""
         await asyncio.to_thread(shutil.copyfile, self._path(key), dest)
 
+    async def upload(self, key: str, src: Path) -> None:
+        """Store a local file under `key`: copied beside the store, then renamed into place."""
+        path = self._path(key)
+        temp = self.root / INCOMING / uuid.uuid4().hex
+
+        def copy() -> None:
+            temp.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, temp)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp.replace(path)
+
+        await asyncio.to_thread(copy)
+
 
 def _quoted(etag: str) -> str:
     return etag if etag.startswith('"') else f'"{etag}"'

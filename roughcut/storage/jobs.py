@@ -149,10 +149,31 @@ class SqlJobStore:
         async with begin_write(self._engine) as conn:
             await _insert(conn, kind, {}, key, run_at, now)
 
-    async def dead(self, limit: int) -> list[Job]:
+    async def dead(self, limit: int, kind: str | None = None) -> list[Job]:
         q = select(t.jobs).where(_c.status == JobStatus.DEAD).order_by(_c.finished_at.desc(), _c.id.desc())
+        if kind is not None:
+            q = q.where(_c.kind == kind)
         async with self._engine.connect() as conn:
             return [_job(r) for r in (await conn.execute(q.limit(limit))).mappings()]
+
+    async def revive(self, job_id: int, kind: str | None, now: datetime) -> bool:
+        # A dead job runs again as if new (its attempts and age start afresh), unless a job of its kind and
+        # key is pending already (the unique index of pending keys would refuse it).
+        twin = t.jobs.alias("twin")
+        pending_twin = (
+            select(twin.c.id)
+            .where(twin.c.kind == _c.kind, twin.c.key == _c.key, twin.c.status == JobStatus.PENDING)
+            .exists()
+        )
+        q = (
+            update(t.jobs)
+            .where(_c.id == job_id, _c.status == JobStatus.DEAD, ~pending_twin)
+            .values(status=JobStatus.PENDING, attempts=0, run_at=now, created_at=now, finished_at=None)
+        )
+        if kind is not None:
+            q = q.where(_c.kind == kind)
+        async with begin_write(self._engine) as conn:
+            return (await conn.execute(q)).rowcount == 1
 
     async def prune(self, finished_before: datetime) -> int:
         q = delete(t.jobs).where(_c.status == JobStatus.DONE, _c.finished_at < finished_before)

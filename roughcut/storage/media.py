@@ -1,4 +1,5 @@
-"""MediaTools: image thumbnails with Pillow; video metadata and a poster frame with the ffprobe/ffmpeg binaries.
+"""MediaTools: image thumbnails with Pillow; video metadata (size, duration, frame rate) and a poster frame with
+the ffprobe/ffmpeg binaries.
 
 Both run off the event loop (Pillow in a worker thread, FFmpeg as a subprocess with a time limit), on a
 local copy of the object. A file they cannot decode raises MediaError, which fails the job's attempt.
@@ -63,16 +64,30 @@ def _thumbnail(src: Path, dest: Path) -> MediaInfo:
 
 async def _probe(src: Path) -> MediaInfo:
     out = await _run(
-        "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration",
-        "-of", "json", str(src),
+        "ffprobe", "-v", "error", "-select_streams", "v:0",
+        "-show_entries", "stream=width,height,avg_frame_rate,r_frame_rate:format=duration", "-of", "json", str(src),
     )  # fmt: skip
     try:
         found = json.loads(out)
         stream = found["streams"][0]
         duration = float(found["format"]["duration"])
-        return MediaInfo(width=int(stream["width"]), height=int(stream["height"]), duration_ms=round(duration * 1000))
+        size = int(stream["width"]), int(stream["height"])
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise MediaError("ffprobe found no video stream") from exc
+    fps = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate"))
+    return MediaInfo(width=size[0], height=size[1], duration_ms=round(duration * 1000), fps=fps)
+
+
+def _rate(value: object) -> float | None:
+    """ffprobe's `30000/1001` as 29.97; None for `0/0` or anything unreadable."""
+    if not isinstance(value, str):
+        return None
+    num, _, den = value.partition("/")
+    try:
+        rate = float(num) / float(den or "1")
+    except (ValueError, ZeroDivisionError):
+        return None
+    return round(rate, 3) if rate > 0 else None
 
 
 async def _run(tool: str, *args: str) -> bytes:
@@ -88,6 +103,10 @@ async def _run(tool: str, *args: str) -> bytes:
         proc.kill()
         await proc.wait()
         raise MediaError(f"{tool} took longer than {TOOL_TIMEOUT:g} s") from None
+    except asyncio.CancelledError:  # the job's time limit, or the worker stopping: no tool outlives its job
+        proc.kill()
+        await asyncio.shield(proc.wait())
+        raise
     if proc.returncode != 0:
         raise MediaError(f"{tool} failed: {err.decode(errors='replace')[-500:]}")
     return out

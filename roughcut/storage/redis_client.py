@@ -16,7 +16,7 @@ from typing import Any
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
-from redis.backoff import EqualJitterBackoff
+from redis.backoff import EqualJitterBackoff, NoBackoff
 
 RETRIES = 3  # after the first try; connecting retries the same number of times within each try
 BACKOFF_BASE_SECONDS = 0.05  # waits of ~0.05-0.1 s, ~0.1-0.2 s, then ~0.13-0.25 s (jittered: nodes spread out)
@@ -35,3 +35,9 @@ def retry_options() -> dict[str, Any]:
 def connect(url: str, **options: Any) -> Redis:
     """A client for `url` (no connection is opened yet) that retries per `retry_options`."""
     return Redis.from_url(url, **retry_options(), **options)
+
+
+def connect_fail_fast(url: str, timeout: float) -> Redis:
+    """A client for `url` that never retries and gives up after `timeout` seconds: for a caller that would
+    rather go without Redis than wait for it (the response cache)."""
+    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))

@@ -156,6 +156,23 @@ class S3BlobStore:
         async with self._client() as s3:
             await s3.delete_object(Bucket=self.bucket, Key=key)
 
+    async def upload(self, key: str, src: Path) -> None:
+        """Store a local file (a form upload the server received), in parts when large: never whole in memory."""
+        async with self._client() as s3:
+            await s3.upload_file(str(src), self.bucket, key)
+
+    async def copy_from(self, bucket: str, key: str, dest_key: str) -> bool:
+        """Server-side copy of another bucket's object on the same service (in parts when large); False if
+        the source object is missing."""
+        async with self._client() as s3:
+            try:
+                await s3.copy({"Bucket": bucket, "Key": key}, self.bucket, dest_key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                    return False
+                raise
+        return True
+
     async def download(self, key: str, dest: Path) -> None:
         """Stream the object to a local file (for processing), a chunk at a time."""
         async with self._client() as s3:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -268,6 +269,7 @@ feedback_versions = Table(
     Column("status", String(16), nullable=False, server_default="processing"),
     Column("created_at", UtcDateTime, nullable=False),
     Column("poster_key", String(512)),  # the poster frame processing made (0004)
+    Column("fps", Float),  # frames per second, found by processing (0007)
     UniqueConstraint("feedback_id", "number"),
 )
 
@@ -389,7 +391,8 @@ uploads = Table(
     "uploads",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    # None for a sample file (0007): it belongs to no project.
+    Column("project_id", Id, ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
     Column("user_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
     Column("purpose", String(32), nullable=False),
     Column("filename", String(255), nullable=False),
@@ -423,5 +426,30 @@ project_files = Table(
     Column("width", Integer),
     Column("height", Integer),
     Column("duration_ms", BigInteger),
+    Column("fps", Float),  # (0007)
     Index("ix_project_files_project_id", "project_id", "id"),
+)
+
+# Global sample files (templates shown on project create and edit), added by administrators (0007).
+sample_files = Table(
+    "sample_files",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uploader_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Revalidation webhook endpoints registered through the admin API (0008); WEBHOOK_URLS ones are settings.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("url", String(1024), nullable=False),
+    Column("secret", String(128), nullable=False),  # whsec_<base64>: needed to sign, so kept as is
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("disabled_at", UtcDateTime),  # the receiver answered 410 Gone
 )

@@ -37,7 +37,8 @@ from roughcut.storage.repos.learning import SqlLearningLinks
 from roughcut.storage.repos.memos import SqlMemos
 from roughcut.storage.repos.project_memos import SqlProjectMemos
 from roughcut.storage.repos.projects import SqlProjects
-from roughcut.storage.repos.uploads import SqlProjectFiles, SqlUploads, SqlVersions
+from roughcut.storage.repos.uploads import SqlProjectFiles, SqlSampleFiles, SqlUploads, SqlVersions
+from roughcut.storage.webhooks import SqlWebhookEndpoints, WebhookOutbox
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,21 @@ class SqlUnitOfWork:
     uploads: SqlUploads
     files: SqlProjectFiles
     versions: SqlVersions
+    samples: SqlSampleFiles
     learning_links: SqlLearningLinks
+    webhooks: SqlWebhookEndpoints
 
     def __init__(
-        self, engine: AsyncEngine, publisher: EventPublisher, wake_jobs: Callable[[], None] | None = None
+        self,
+        engine: AsyncEngine,
+        publisher: EventPublisher,
+        wake_jobs: Callable[[], None] | None = None,
+        outbox: WebhookOutbox | None = None,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
         self._wake_jobs = wake_jobs  # this node's job worker, told after a commit that enqueued
+        self._outbox = outbox  # revalidation webhooks: deliveries written with the events
         self._conn: AsyncConnection | None = None
         self._pending: list[DomainEvent] = []
         self._announced: list[Committed] = []
@@ -102,7 +110,9 @@ class SqlUnitOfWork:
         self.uploads = SqlUploads(conn)
         self.files = SqlProjectFiles(conn)
         self.versions = SqlVersions(conn)
+        self.samples = SqlSampleFiles(conn)
         self.learning_links = SqlLearningLinks(conn)
+        self.webhooks = SqlWebhookEndpoints(conn)
         return self
 
     async def __aexit__(
@@ -151,6 +161,8 @@ class SqlUnitOfWork:
             threads = await self.events.threads_of({e.project_id for e in pending if e.leaving and e.project_id})
             stored = await self.events.append(pending)
             committed = [Committed(s, audience_of(e, members, threads)) for s, e in zip(stored, pending, strict=True)]
+            if self._outbox is not None:
+                await self._outbox.write(conn, self.jobs, committed)
         await conn.commit()
         if self.jobs.enqueued and self._wake_jobs is not None:
             self.jobs.enqueued = False

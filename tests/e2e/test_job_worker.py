@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from roughcut import keys
@@ -55,6 +56,7 @@ async def test_no_worker_runs_in_the_server_when_turned_off(make_client: AppFact
     assert rows == []  # not even the periodic prune was scheduled
 
 
+@pytest.mark.usefixtures("empty_job_queue")  # the worker must not run other tests' jobs
 async def test_roughcut_worker_runs_the_queue_and_stops_on_sigterm(pg_url: str, tmp_path: Path) -> None:
     started_at = datetime.now(UTC)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "SMTP_", "JOB_"))}

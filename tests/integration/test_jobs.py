@@ -180,6 +180,47 @@ async def test_a_job_whose_last_attempt_lost_its_worker_ends_dead_unrun(engine: 
     assert ran == []
 
 
+async def test_on_dead_runs_on_every_way_to_dead_and_again_until_it_succeeds(engine: AsyncEngine) -> None:
+    kind, store, registry = _kind(), SqlJobStore(engine), Registry()
+    last_words: list[tuple[str, int, str]] = []
+
+    async def handle(job: Job) -> None:
+        if job.payload["how"] == "hangs":
+            await asyncio.sleep(60)
+        raise RuntimeError("poison")
+
+    async def on_dead(job: Job, error: str) -> None:
+        last_words.append((str(job.payload["how"]), job.attempts, error.splitlines()[-1]))
+        if job.payload["how"] == "flaky" and job.attempts == 2:
+            raise ConnectionError("database down while recording the failure")
+
+    registry.add(kind, handle, max_attempts=2, backoff=0.05, timeout=0.3, on_dead=on_dead)
+    for how in ("raises", "hangs", "flaky"):
+        await _enqueue(engine, kind, {"how": how})
+    t0 = datetime.now(UTC) - timedelta(minutes=1)
+    await _enqueue(engine, kind, {"how": "killed"}, run_at=t0)
+    for _ in range(2):  # two workers claimed it and died
+        assert await store.claim({kind}, 1, t0, t0 + timedelta(seconds=1))
+        t0 += timedelta(seconds=2)
+    runner = JobRunner(store, registry, poll_interval=0.02)
+    await runner.start()
+    try:
+
+        async def all_dead() -> bool:
+            return all(j["status"] == "dead" for j in await _jobs(engine, kind))
+
+        await _until(all_dead)
+    finally:
+        await runner.stop()
+    assert sorted(last_words) == [
+        ("flaky", 2, "RuntimeError: poison"),
+        ("flaky", 3, "RuntimeError: poison"),  # its on_dead failed: the job stayed pending and it ran again
+        ("hangs", 2, "TimeoutError: the handler ran longer than 0.3 s"),
+        ("killed", 3, "the worker running its last attempt stopped"),
+        ("raises", 2, "RuntimeError: poison"),
+    ]
+
+
 async def test_a_handler_past_its_timeout_fails_the_attempt(engine: AsyncEngine) -> None:
     kind, store, registry = _kind(), SqlJobStore(engine), Registry()
 

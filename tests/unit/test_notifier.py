@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from roughcut.realtime import notifier as notifier_module
 from roughcut.realtime.notifier import Notifier, Subscription
 
 WAIT = 1.0
@@ -65,3 +66,20 @@ async def test_listening_attends_the_project_before_it_returns_and_a_failed_atte
         async with notifier.listen(-1):
             pass
     assert notifier.projects() == [] and notifier.listeners(-1) == 0
+
+
+async def test_live_changes_reach_only_their_audience_and_a_slow_stream_keeps_the_newest() -> None:
+    notifier = Notifier()
+    async with notifier.listen(7) as sub, notifier.listen(8) as elsewhere:
+        notifier.live(7, "upload.progress", {"bytes": 1}, [1, 2])
+        async with asyncio.timeout(1):
+            await sub.wait()  # a live change wakes the stream like news does
+        assert sub.take_live(3) == []  # not a member when the progress was published
+        for n in range(2, 2 + notifier_module.LIVE_MAX + 5):
+            notifier.live(7, "upload.progress", {"bytes": n}, [1, 2])
+        got = sub.take_live(1)
+        assert len(got) == notifier_module.LIVE_MAX and got[-1] == (
+            "upload.progress",
+            {"bytes": 1 + notifier_module.LIVE_MAX + 5},
+        )
+        assert sub.take_live(1) == [] and elsewhere.take_live(1) == []

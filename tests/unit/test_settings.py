@@ -90,6 +90,11 @@ def test_links_in_mail_open_the_front_end_else_the_api() -> None:
         ({"RATE_API": "0/60"}, "RATE_API"),
         ({"RATE_API_IP": "lots"}, "RATE_API_IP"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"RESPONSE_CACHE": "sometimes"}, "RESPONSE_CACHE"),
+        ({"RESPONSE_CACHE_TTL": "0"}, "RESPONSE_CACHE_TTL"),
+        ({"RESPONSE_CACHE_TTL": "600", "UPLOAD_URL_TTL": "900"}, "RESPONSE_CACHE_TTL"),
+        ({"RESPONSE_CACHE_SIZE": "many"}, "RESPONSE_CACHE_SIZE"),
+        ({"RESPONSE_CACHE_URL": "memcached://x"}, "RESPONSE_CACHE_URL"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:
@@ -119,3 +124,11 @@ def test_trusted_proxies_are_addresses_or_networks() -> None:
     assert Settings.from_env({}).trusted_proxies == ()
     with pytest.raises(ConfigError, match=r"^TRUSTED_PROXIES:"):
         Settings.from_env({"TRUSTED_PROXIES": "haproxy"})
+
+
+def test_the_response_cache_lives_where_redis_does_unless_told() -> None:
+    assert Settings.from_env({}).cache_redis_url == ""  # in process
+    shared = Settings.from_env({"REDIS_URL": "redis://r:6379/0"})
+    assert (shared.response_cache, shared.response_cache_ttl, shared.cache_redis_url) == (True, 60, "redis://r:6379/0")
+    own = Settings.from_env({"REDIS_URL": "redis://r/0", "RESPONSE_CACHE_URL": "redis://c/1", "RESPONSE_CACHE": "0"})
+    assert (own.response_cache, own.cache_redis_url) == (False, "redis://c/1")

@@ -10,7 +10,7 @@ from roughcut.http.auth_schemas import LoginRequest
 from roughcut.http.jsonutil import json_response
 from roughcut.http.legacy import shapes
 from roughcut.http.legacy.envelope import legacy
-from roughcut.http.legacy.session import set_session_cookies
+from roughcut.http.legacy.signup_routes import signed_in
 from roughcut.http.routing import read_body
 from roughcut.http.security import device, limit
 
@@ -26,10 +26,7 @@ async def login(request: web.Request) -> web.Response:
     await limit(request, "login_ip", settings.rate_login_ip)
     await limit(request, "login", settings.rate_login, data["email"])
     pair = await accounts.login(request.config_dict[keys.ACCOUNTS], data["email"], data["password"], device(request))
-    body = {"message": "success", "vridge_session": pair.access_token, "user": pair.user.email}
-    response = json_response(body, 201)
-    set_session_cookies(request, response, pair)
-    return response
+    return signed_in(request, pair, 201)
 
 
 @legacy("onlines", "/api/v1/learning-links")

@@ -34,19 +34,35 @@ DEFAULTS: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.NotFound: (404, NO_PROJECT),
     errors.Conflict: (409, BAD_REQUEST),
     errors.RateLimited: (429, BAD_REQUEST),
+    errors.PayloadTooLarge: (413, BAD_REQUEST),
 }
 
 
 Answers = Mapping[type[errors.DomainError], tuple[int, str]]
 
 
-def old_error(exc: errors.DomainError, answers: Answers) -> web.Response:
-    """The old body for a domain error: the nearest class (by MRO) the route or DEFAULTS answers."""
+def old_answer(exc: errors.DomainError, answers: Answers) -> tuple[int, str]:
+    """The old status and message for a domain error: the nearest class (by MRO) the route or DEFAULTS answers."""
     for cls in type(exc).__mro__:
         found = answers.get(cls) or DEFAULTS.get(cls)
         if found is not None:
-            return json_response({"message": found[1]}, found[0])
-    return json_response({"message": UNKNOWN}, 500)
+            return found
+    return 500, UNKNOWN
+
+
+def old_error(exc: errors.DomainError, answers: Answers) -> web.Response:
+    """The old body `{"message": ...}` for a domain error."""
+    status, message = old_answer(exc, answers)
+    return json_response({"message": message}, status)
+
+
+def mark(request: web.Request, response: web.StreamResponse, successor: str) -> None:
+    """Renewed cookies, and the Deprecation / Sunset / Link headers (before the response is prepared)."""
+    renew_cookies(request, response)
+    response.headers["Deprecation"] = f"@{int(DEPRECATED_AT.timestamp())}"
+    response.headers["Sunset"] = format_datetime(SUNSET_AT, usegmt=True)
+    target = _PLACEHOLDER.sub(lambda m: request.match_info.get(m[1], m[0]), successor)
+    response.headers["Link"] = f'<{target}>; rel="successor-version"'
 
 
 def legacy(route: str, successor: str, answers: Answers | None = None) -> Callable[[Handler], Handler]:
@@ -60,11 +76,7 @@ def legacy(route: str, successor: str, answers: Answers | None = None) -> Callab
                 response = await handler(request)
             except errors.DomainError as exc:
                 response = old_error(exc, answers or {})
-            renew_cookies(request, response)
-            response.headers["Deprecation"] = f"@{int(DEPRECATED_AT.timestamp())}"
-            response.headers["Sunset"] = format_datetime(SUNSET_AT, usegmt=True)
-            target = _PLACEHOLDER.sub(lambda m: request.match_info.get(m[1], m[0]), successor)
-            response.headers["Link"] = f'<{target}>; rel="successor-version"'
+            mark(request, response, successor)
             return response
 
         return run

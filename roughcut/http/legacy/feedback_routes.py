@@ -31,7 +31,8 @@ def _deps(request: web.Request) -> Projects:
     return request.config_dict[keys.PROJECTS]
 
 
-async def _first_thread(deps: Projects, user_id: int, project_id: int) -> int:
+async def first_thread(deps: Projects, user_id: int, project_id: int) -> int:
+    """The project's first feedback thread: the old one-video-per-project review (members only)."""
     threads = await feedback.list_threads(deps, user_id, project_id, None, 1)
     if not threads:
         raise errors.NotFound("No feedback thread.")
@@ -56,7 +57,7 @@ async def get_feedback(request: web.Request) -> web.Response:
     claims = await caller(request)
     deps = _deps(request)
     detail = await projects.get_project(deps, claims.user_id, path_int(request, "project_id"))
-    comments = await _all_comments(deps, claims.user_id, await _first_thread(deps, claims.user_id, detail.project.id))
+    comments = await _all_comments(deps, claims.user_id, await first_thread(deps, claims.user_id, detail.project.id))
     emails = {m.user_id: m.email for m in detail.members}
     body = shapes.project(detail, keyed=True)
     body["files"] = None  # the review video is served by /api/v1
@@ -73,7 +74,7 @@ async def put_feedback(request: web.Request) -> web.Response:
     claims = await caller(request)
     data = await read_body(request, CommentBody)
     deps = _deps(request)
-    thread = await _first_thread(deps, claims.user_id, path_int(request, "project_id"))
+    thread = await first_thread(deps, claims.user_id, path_int(request, "project_id"))
     at_ms = section_ms(data["section"])
     new = NewComment(
         feedback_id=thread,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -11,14 +12,26 @@ from aiohttp import web
 from marshmallow import Schema, fields, validate
 
 from roughcut import keys
-from roughcut.domain import errors, invitations, memos, profile, project_files, project_memos, projects
-from roughcut.domain.project_model import NewProject, ProjectQuery, ProjectSummary, Role, Stage, UpdateProject
-from roughcut.domain.projects import Projects
+from roughcut.domain import (
+    errors,
+    invitations,
+    memos,
+    profile,
+    project_files,
+    project_memos,
+    projects,
+    sample_files,
+    uploads,
+)
+from roughcut.domain.project_model import EDITORS, NewProject, ProjectQuery, Role, Stage, UpdateProject
+from roughcut.domain.projects import ProjectDetail, Projects
+from roughcut.domain.upload_model import Purpose
 from roughcut.http import project_schemas as ps
 from roughcut.http.invitation_routes import InvitationCreate
 from roughcut.http.jsonutil import json_response
 from roughcut.http.legacy import shapes
 from roughcut.http.legacy.envelope import BAD_REQUEST, FORBIDDEN, legacy
+from roughcut.http.legacy.forms import OldForm, read_form
 from roughcut.http.legacy.session import caller
 from roughcut.http.routing import path_int, read_body
 from roughcut.wire.fields import Id, Text
@@ -28,7 +41,6 @@ PAGE = 100  # the old list had no pages: read them all, this many at a time
 SUCCESS = {"message": "success"}
 ALREADY_INVITED = "이미 초대한 사용자입니다."
 EDITABLE = ("name", "manager", "consumer", "description", "color")
-NO_FILES = "파일은 새 화면에서 올려 주세요."  # uploads go through /api/v1; this layer keeps no files
 
 
 def _deps(request: web.Request) -> Projects:
@@ -56,11 +68,13 @@ def _json_field(form: Any, name: str, default: Any) -> Any:
         raise errors.ValidationFailed(fields={name: ["Not JSON."]}) from None
 
 
-async def _all_projects(deps: Projects, user_id: int) -> list[ProjectSummary]:
-    found: list[ProjectSummary] = []
+async def _all_projects(deps: Projects, user_id: int) -> list[ProjectDetail]:
+    """Every project with its members: two statements per page of PAGE, whatever the projects hold."""
+    found: list[ProjectDetail] = []
     after: tuple[object, int] | None = None
     while True:
-        page = await projects.list_projects(deps, user_id, ProjectQuery(sort="-created_at", after=after, limit=PAGE))
+        query = ProjectQuery(sort="-created_at", after=after, limit=PAGE)
+        page = await projects.list_projects_with_members(deps, user_id, query)
         found.extend(page)
         if len(page) < PAGE:
             return found
@@ -72,9 +86,8 @@ async def project_list(request: web.Request) -> web.Response:
     """Every project of the caller (owned first) with the derived fields, the caller and their memos."""
     claims = await caller(request)
     deps = _deps(request)
-    summaries = await _all_projects(deps, claims.user_id)
-    summaries.sort(key=lambda s: s.my_role.value != "owner")  # stable: owned first, each part newest first
-    details = [await projects.get_project(deps, claims.user_id, s.project.id) for s in summaries]
+    details = await _all_projects(deps, claims.user_id)
+    details.sort(key=lambda d: d.my_role is not Role.OWNER)  # stable: owned first, each part newest first
     acc = request.config_dict[keys.ACCOUNTS]
     user = await profile.get_me(acc, claims.user_id)
     own_memos = await memos.list_memos(acc, claims.user_id, None, None, None, PAGE * 10)
@@ -83,7 +96,10 @@ async def project_list(request: web.Request) -> web.Response:
             "result": [shapes.project(d, keyed=False) for d in details],
             "user": user.email,
             "nickname": user.nickname or user.email,
-            "sample_files": [],
+            "sample_files": [
+                {"file_name": s.sample.filename, "files": s.url}
+                for s in await sample_files.list_samples(request.config_dict[keys.UPLOADS])
+            ],
             "user_memos": [shapes.memo(m) for m in own_memos],
         }
     )
@@ -110,22 +126,32 @@ def _stages(process: Any) -> list[dict[str, Any]]:
 async def create(request: web.Request) -> web.Response:
     """Multipart `inputs` (JSON) and `process` (JSON stage list) → a project; 200 `{message: success}`."""
     claims = await caller(request)
-    form = await request.post()
-    if any(name == "files" for name in form):
-        raise errors.ValidationFailed(NO_FILES)
-    inputs = _json_field(form, "inputs", {})
-    if not isinstance(inputs, dict):
-        raise errors.ValidationFailed(fields={"inputs": ["Expected an object."]})
-    body = {k: inputs[k] for k in EDITABLE if k in inputs}
-    body.setdefault("color", f"#{secrets.token_hex(3).upper()}")  # the old create picked a random colour
-    body["stages"] = _stages(_json_field(form, "process", []))
-    data = load(ps.ProjectCreate(), body)
-    stages = tuple(Stage(s["stage"], s["start_at"], s["end_at"], s["status"]) for s in data["stages"])
-    new = NewProject(
-        data["name"].strip(), data["manager"], data["consumer"], data["description"], data["color"], stages
-    )
-    await projects.create_project(_deps(request), claims.user_id, new)
+    async with _form(request) as form:
+        inputs = _json_field(form.fields, "inputs", {})
+        if not isinstance(inputs, dict):
+            raise errors.ValidationFailed(fields={"inputs": ["Expected an object."]})
+        body = {k: inputs[k] for k in EDITABLE if k in inputs}
+        body.setdefault("color", f"#{secrets.token_hex(3).upper()}")  # the old create picked a random colour
+        body["stages"] = _stages(_json_field(form.fields, "process", []))
+        data = load(ps.ProjectCreate(), body)
+        stages = tuple(Stage(s["stage"], s["start_at"], s["end_at"], s["status"]) for s in data["stages"])
+        new = NewProject(
+            data["name"].strip(), data["manager"], data["consumer"], data["description"], data["color"], stages
+        )
+        created = await projects.create_project(_deps(request), claims.user_id, new)
+        await _store_files(request, claims.user_id, created.project.id, form)
     return json_response(SUCCESS)
+
+
+def _form(request: web.Request) -> AbstractAsyncContextManager[OldForm]:
+    return read_form(request, request.config_dict[keys.UPLOADS].policy.limit(Purpose.PROJECT_FILE))
+
+
+async def _store_files(request: web.Request, user_id: int, project_id: int, form: OldForm) -> None:
+    """Each `files` part as a project file, through the same checks as an /api/v1 upload."""
+    deps = request.config_dict[keys.UPLOADS]
+    for spooled in form.files:
+        await uploads.receive_upload(deps, user_id, spooled.command(project_id), spooled.path)
 
 
 async def _detail(request: web.Request, user_id: int, project_id: int) -> dict[str, Any]:
@@ -216,16 +242,17 @@ async def update(request: web.Request) -> web.Response:
     """Multipart `inputs`, `process` and `members`: each part through its own use case (fields, stages, roles)."""
     claims = await caller(request)
     deps, project_id = _deps(request), path_int(request, "project_id")
-    form = await request.post()
-    if any(name == "files" for name in form):
-        raise errors.ValidationFailed(NO_FILES)
-    inputs = _json_field(form, "inputs", {})
-    if not isinstance(inputs, dict):
-        raise errors.ValidationFailed(fields={"inputs": ["Expected an object."]})
-    fields_ = load(ps.ProjectUpdate(), {k: inputs[k] for k in EDITABLE if k in inputs})
-    stages = [load(ps.StageSchema(), s) for s in _stages(_json_field(form, "process", []))]
-    ratings = _ratings(_json_field(form, "members", []))
-    current = await projects.get_project(deps, claims.user_id, project_id)
+    async with _form(request) as form:
+        inputs = _json_field(form.fields, "inputs", {})
+        if not isinstance(inputs, dict):
+            raise errors.ValidationFailed(fields={"inputs": ["Expected an object."]})
+        fields_ = load(ps.ProjectUpdate(), {k: inputs[k] for k in EDITABLE if k in inputs})
+        stages = [load(ps.StageSchema(), s) for s in _stages(_json_field(form.fields, "process", []))]
+        ratings = _ratings(_json_field(form.fields, "members", []))
+        current = await projects.get_project(deps, claims.user_id, project_id)
+        if form.files and current.my_role not in EDITORS:  # the old rule: owner and managers add files
+            raise errors.PermissionDenied()
+        await _store_files(request, claims.user_id, project_id, form)
     if fields_:
         await projects.update_project(deps, claims.user_id, UpdateProject(project_id, **fields_))
     kept = {s.stage: s.status for s in current.project.stages}

@@ -5,11 +5,25 @@ from __future__ import annotations
 import aiohttp_cors
 from aiohttp import web
 
-from roughcut.http.legacy import account_routes, feedback_routes, memo_routes, project_routes
+from roughcut.http.legacy import (
+    account_routes,
+    chat_socket,
+    feedback_routes,
+    memo_routes,
+    project_routes,
+    signup_routes,
+)
 from roughcut.http.legacy.envelope import Handler
 
 OLD_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/users/login", account_routes.login),
+    ("POST", "/users/send_authnumber/{types}", signup_routes.send_authnumber),
+    ("POST", "/users/signup_emailauth/{types}", signup_routes.signup_emailauth),
+    ("POST", "/users/signup", signup_routes.signup),
+    ("POST", "/users/password_reset", signup_routes.password_reset),
+    ("POST", "/users/login/kakao", signup_routes.social_login("kakao")),
+    ("POST", "/users/login/naver", signup_routes.social_login("naver")),
+    ("POST", "/users/login/google", signup_routes.social_login("google")),
     ("GET", "/onlines", account_routes.onlines),
     ("GET", "/projects/project_list", project_routes.project_list),
     ("POST", "/projects/create", project_routes.create),
@@ -28,6 +42,7 @@ OLD_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("DELETE", "/projects/memo/{project_id}", memo_routes.delete_project_memo),
 )
 PREFIXES = ("", "/api")  # [V1H] mounts every app twice
+CHAT_SOCKET = "/ws/chat/{project_id}"  # Channels' route, never under /api; the client adds the slash
 
 
 def add_legacy_routes(app: web.Application, cors_origins: tuple[str, ...]) -> None:
@@ -42,6 +57,8 @@ def add_legacy_routes(app: web.Application, cors_origins: tuple[str, ...]) -> No
         for prefix in PREFIXES
         for variant in (path, path + "/")
     ]
+    for variant in (CHAT_SOCKET, CHAT_SOCKET + "/"):
+        app.router.add_get(variant, chat_socket.chat_socket)
     if cors_origins:
         options = aiohttp_cors.ResourceOptions(  # type: ignore[no-untyped-call]
             allow_credentials=True, allow_headers="*", max_age=600

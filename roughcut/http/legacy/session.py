@@ -22,7 +22,7 @@ REFRESH_COOKIE = "vridge_refresh"
 RENEWED = web.RequestKey("legacy_renewed", TokenPair)
 
 
-def _origin_allowed(request: web.Request) -> bool:
+def origin_allowed(request: web.Request) -> bool:
     settings = request.config_dict[keys.SETTINGS]
     origin = request.headers.get("Origin")
     return origin is not None and (origin in settings.cors_origins or origin == settings.public_url.rstrip("/"))
@@ -40,7 +40,7 @@ async def caller(request: web.Request) -> AccessClaims:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
         raise errors.TokenMissing()
-    if request.method not in SAFE_METHODS and not _origin_allowed(request):
+    if request.method not in SAFE_METHODS and not origin_allowed(request):
         raise errors.CsrfFailed()
     try:
         return verifier.verify_access(cookie)

@@ -52,8 +52,9 @@ _COMMENT_ORDER = (C.c.at_ms.asc().nulls_last(), C.c.created_at, C.c.id)
 
 def _version(r: RowMapping) -> FeedbackVersion:
     return FeedbackVersion(
-        r["id"], r["number"], r["duration_ms"], r["width"], r["height"], r["status"], r["created_at"]
-    )
+        r["id"], r["number"], r["duration_ms"], r["width"], r["height"], r["status"], r["created_at"],
+        r["fps"], r["blob_key"], r["poster_key"],
+    )  # fmt: skip
 
 
 def _thread(r: RowMapping, versions: tuple[FeedbackVersion, ...]) -> FeedbackThread:

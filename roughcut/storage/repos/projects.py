@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -219,16 +220,22 @@ class SqlProjects:
         ]
 
     async def members(self, project_id: int) -> list[Member]:
+        return (await self.members_of([project_id])).get(project_id, [])
+
+    async def members_of(self, project_ids: Sequence[int]) -> dict[int, list[Member]]:
+        if not project_ids:
+            return {}
         q = (
-            select(M.c.user_id, M.c.role, M.c.joined_at, U.c.nickname, U.c.email, U.c.avatar_url)
+            select(M.c.project_id, M.c.user_id, M.c.role, M.c.joined_at, U.c.nickname, U.c.email, U.c.avatar_url)
             .join(U, U.c.id == M.c.user_id)
-            .where(M.c.project_id == project_id)
-            .order_by(M.c.joined_at, M.c.user_id)
+            .where(M.c.project_id.in_(list(project_ids)))
+            .order_by(M.c.project_id, M.c.joined_at, M.c.user_id)
         )
-        return [
-            Member(r["user_id"], r["nickname"], r["email"], r["avatar_url"], Role(r["role"]), r["joined_at"])
-            for r in (await self._conn.execute(q)).mappings()
-        ]
+        found: dict[int, list[Member]] = defaultdict(list)
+        for r in (await self._conn.execute(q)).mappings():
+            member = Member(r["user_id"], r["nickname"], r["email"], r["avatar_url"], Role(r["role"]), r["joined_at"])
+            found[r["project_id"]].append(member)
+        return dict(found)
 
     async def member_ids(self, project_id: int) -> list[int]:
         q = select(M.c.user_id).where(M.c.project_id == project_id).order_by(M.c.user_id)

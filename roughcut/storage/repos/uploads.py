@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import mimetypes
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, literal, null, select, union_all, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roughcut.domain.feedback_model import FeedbackVersion
-from roughcut.domain.upload_model import NewUpload, ProjectFile, Purpose, Strategy, Upload, UploadStatus
+from roughcut.domain.upload_model import NewUpload, ProjectFile, Purpose, SampleFile, Strategy, Upload, UploadStatus
 from roughcut.storage import tables as t
 
-UP, PF, V, U = t.uploads, t.project_files, t.feedback_versions, t.users
+UP, PF, V, U, S, L = t.uploads, t.project_files, t.feedback_versions, t.users, t.sample_files, t.legacy_files
+LEGACY_SAMPLE = "sample_file"  # the kind of an imported sample file in legacy_files
 
 
 def _upload(r: RowMapping) -> Upload:
@@ -52,6 +54,7 @@ def _file(r: RowMapping) -> ProjectFile:
         r["width"],
         r["height"],
         r["duration_ms"],
+        r["fps"],
     )
 
 
@@ -149,5 +152,52 @@ class SqlVersions:
 
 def _version(row: RowMapping) -> FeedbackVersion:
     return FeedbackVersion(
-        row["id"], row["number"], row["duration_ms"], row["width"], row["height"], row["status"], row["created_at"]
-    )
+        row["id"], row["number"], row["duration_ms"], row["width"], row["height"], row["status"], row["created_at"],
+        row["fps"], row["blob_key"], row["poster_key"],
+    )  # fmt: skip
+
+
+def _sample(r: RowMapping) -> SampleFile:
+    legacy = bool(r["legacy"])
+    name = r["filename"] or r["key"].rsplit("/", 1)[-1]
+    content_type = r["content_type"] or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return SampleFile(r["id"], name, content_type, r["size"], r["key"], r["created_at"], legacy)
+
+
+_UPLOADED = select(
+    S.c.id, S.c.filename, S.c.content_type, S.c.size, S.c.key, S.c.created_at, literal(False).label("legacy")
+)
+# Imported sample files: rows of no project in legacy_files, their object at the old key.
+_IMPORTED = select(
+    L.c.id,
+    null().label("filename"),
+    null().label("content_type"),
+    null().label("size"),
+    L.c.object_key.label("key"),
+    L.c.created_at,
+    literal(True).label("legacy"),
+).where(L.c.kind == LEGACY_SAMPLE, L.c.project_id.is_(None))
+
+
+class SqlSampleFiles:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, upload: Upload, now: datetime) -> SampleFile:
+        values: dict[str, Any] = {"uploader_id": upload.user_id, "filename": upload.filename, "size": upload.size}
+        values.update(content_type=upload.content_type, key=upload.key, created_at=now)
+        sample_id = (await self._conn.execute(insert(S).values(**values).returning(S.c.id))).scalar_one()
+        return SampleFile(sample_id, upload.filename, upload.content_type, upload.size, upload.key, now)
+
+    async def list(self) -> list[SampleFile]:
+        """Uploaded ones, then imported ones, newest first within each."""
+        both = union_all(_UPLOADED, _IMPORTED).subquery()
+        q = select(both).order_by(both.c.legacy, both.c.created_at.desc(), both.c.id.desc())
+        return [_sample(r) for r in (await self._conn.execute(q)).mappings()]
+
+    async def get(self, sample_id: int) -> SampleFile | None:
+        row = (await self._conn.execute(_UPLOADED.where(S.c.id == sample_id))).mappings().first()
+        return None if row is None else _sample(row)
+
+    async def delete(self, sample_id: int) -> None:
+        await self._conn.execute(delete(S).where(S.c.id == sample_id))

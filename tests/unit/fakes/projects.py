@@ -6,6 +6,7 @@ the one-owner and one-pending-invitation indexes, cascades, and authors read thr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -152,6 +153,9 @@ class FakeProjects:
             for uid, m in rows
             if (u := self.s.users.get(uid)) is not None
         ]
+
+    async def members_of(self, project_ids: Sequence[int]) -> dict[int, list[Member]]:
+        return {pid: found for pid in project_ids if (found := await self.members(pid))}
 
     async def member_ids(self, project_id: int) -> list[int]:
         return self.s.member_ids(project_id)

@@ -81,6 +81,7 @@ function open(r, j) {
 }
 
 let failed = 0; // connections refused or timed out (reported, not fatal: the rest of the run still counts)
+const whyFailed = {}; // error message -> count
 
 async function inWaves(pairs) {
   const opened = [];
@@ -89,9 +90,13 @@ async function inWaves(pairs) {
     const settled = await Promise.allSettled(pairs.slice(i, i + WAVE).map(([r, j]) => open(r, j)));
     for (const s of settled) {
       if (s.status === "fulfilled") opened.push(s.value);
-      else failed++;
+      else {
+        failed++;
+        const why = String(s.reason?.message ?? s.reason);
+        whyFailed[why] = (whyFailed[why] ?? 0) + 1;
+      }
     }
-    out({ phase: "wave", connected: opened.length, failed, wave_ms: Date.now() - started, received });
+    out({ phase: "wave", connected: opened.length, failed, why_failed: whyFailed, wave_ms: Date.now() - started, received });
   }
   return opened;
 }

@@ -70,6 +70,17 @@ async def empty_job_queue(pg_url: str) -> None:
         await conn.close()
 
 
+@pytest.fixture
+async def fake() -> AsyncIterator[Any]:
+    """The fake Naver, Kakao and Google (tests/fakes/social_provider.py) on a free port."""
+    from tests.fakes.social_provider import FakeProviders  # imported here: only the social tests need it
+
+    server = FakeProviders()
+    await server.start()
+    yield server
+    await server.close()
+
+
 @pytest.fixture(scope="session")
 def redis_prefix() -> Iterator[str]:
     """A Redis key prefix for this run; its keys are deleted at the end."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,14 +20,6 @@ from tests.helpers import PASSWORD, Mailbox, signup, unique_email
 Client = TestClient[Any, Any]
 NEW_PASSWORD = "a brand new passphrase"
 NEED_PROOF = {"message": "이메일 인증이 필요합니다."}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeProviders]:
-    server = FakeProviders()
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

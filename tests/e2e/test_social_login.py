@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,14 +10,6 @@ from aiohttp.test_utils import TestClient
 
 from tests.fakes.social_provider import REDIRECT_URI, FakeProviders
 from tests.helpers import Mailbox, auth, signup
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeProviders]:
-    server = FakeProviders()
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

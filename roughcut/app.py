@@ -29,7 +29,7 @@ from roughcut.services import Resources, Services, build_services
 from roughcut.storage import migrate, redis_client
 from roughcut.storage.db import make_engine
 from roughcut.storage.repos.accounts import recently_revoked
-from roughcut.storage.seed import seed_demo_user
+from roughcut.storage.seed import seed_demo
 
 log = logging.getLogger("roughcut")
 SERVICES = web.AppKey("services", Services)
@@ -134,7 +134,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     register_namespaces(res.sio, svc.realtime)  # no socket connects before startup ends
     await svc.presence_runner.start()
     if settings.demo_user:
-        await seed_demo_user(svc.accounts)
+        await seed_demo(svc.accounts, svc.projects, svc.chat)
     yield
     await svc.presence_runner.stop()
     await svc.writer.stop()  # stores what is queued, and publishes it, before the broker and engine close

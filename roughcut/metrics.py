@@ -22,6 +22,9 @@ PRESENCE_CHANGES = Counter("roughcut_presence_changes_total", "Coalesced presenc
 # Attempts of background jobs by kind: ok, failed (retried later) or dead (the last); webhook deliveries
 # are kind="webhook.deliver".
 JOB_OUTCOMES = Counter("roughcut_jobs_total", "Job attempts by kind and outcome", ["kind", "outcome"])
+# Rate limit checks the limiter's store (Redis) could not answer: the API-wide budget let the request through
+# (fail_open), a security limit of an auth route refused it with 503 (fail_closed).
+LIMITER_ERRORS = Counter("roughcut_rate_limiter_errors_total", "Rate limit checks that could not be made", ["mode"])
 BROKER_RECEIVED_BYTES = Counter("roughcut_broker_received_bytes_total", "Bytes of broker messages this node decoded")
 # Reads the response cache could answer (http/cached_reads.py), by resource: hit, or miss (rendered; also
 # every read while the cache is unavailable).

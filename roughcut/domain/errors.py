@@ -159,6 +159,14 @@ class SocialLoginFailed(DomainError):
 class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     default_message = "The service is not ready."
+    retry_after: int | None = None  # seconds, answered as Retry-After when known
+
+
+class LimiterUnavailable(ServiceUnavailable):
+    """A rate limit could not be counted: the limiter's store (Redis) did not answer."""
+
+    default_message = "Rate limits cannot be checked right now; try again shortly."
+    retry_after = 5
 
 
 class TransactionConflict(ServiceUnavailable):

@@ -253,8 +253,8 @@ async def resolve_comment(deps: Projects, user_id: int, comment_id: int, resolve
         current = await _comment_role(uow, user_id, comment_id, EDITORS)
         if (current.resolved_at is not None) == resolved:
             return current
-        at = deps.clock.now() if resolved else None
-        comment = await uow.feedback.set_resolved(comment_id, at, user_id if resolved else None)
-        _record_comment(uow, COMMENT_RESOLVED, comment, user_id, {"resolved": resolved, "resolved_at": at})
+        comment = await uow.feedback.set_resolved(comment_id, deps.clock.now(), user_id if resolved else None)
+        data = {"resolved": resolved, "resolved_at": comment.resolved_at}
+        _record_comment(uow, COMMENT_RESOLVED, comment, user_id, data)
         await uow.commit()
     return comment

@@ -127,11 +127,13 @@ async def invite(
     return invitation
 
 
-async def list_invitations(deps: Projects, user_id: int, project_id: int) -> list[Invitation]:
-    """The project's pending, unexpired invitations (owner and managers)."""
+async def list_invitations(
+    deps: Projects, user_id: int, project_id: int, after_id: int | None, limit: int
+) -> list[Invitation]:
+    """A page of the project's pending, unexpired invitations, oldest first (owner and managers)."""
     async with deps.uow() as uow:
         await require_role(uow, project_id, user_id, EDITORS)
-        return await uow.invitations.list_pending(project_id, deps.clock.now())
+        return await uow.invitations.list_pending(project_id, deps.clock.now(), after_id, limit)
 
 
 @writes

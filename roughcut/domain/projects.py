@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from roughcut.domain import errors
@@ -241,11 +242,13 @@ async def purge_blobs(blobs: BlobStore, project_id: int) -> None:
         log.exception("blob cleanup failed; it is retried by the next delete", extra={"project_id": project_id})
 
 
-async def list_members(deps: Projects, user_id: int, project_id: int) -> list[Member]:
-    """Members of a project the caller belongs to."""
+async def list_members(
+    deps: Projects, user_id: int, project_id: int, after: tuple[datetime, int] | None, limit: int
+) -> list[Member]:
+    """A page of the members of a project the caller belongs to, in the order they joined."""
     async with deps.uow() as uow:
         await require_role(uow, project_id, user_id)
-        return await uow.projects.members(project_id)
+        return await uow.projects.member_page(project_id, after, limit)
 
 
 def _role_changed(uow: UnitOfWork, project_id: int, actor: int, user_id: int, role: Role, before: Role) -> None:

@@ -61,10 +61,10 @@ async def logout(acc: Accounts, user_id: int, session_id: int) -> None:
         await uow.commit()
 
 
-async def list_sessions(acc: Accounts, user_id: int) -> list[AuthSession]:
-    """The user's live sessions, most recently used first."""
+async def list_sessions(acc: Accounts, user_id: int, before_id: int | None, limit: int) -> list[AuthSession]:
+    """A page of the user's live sessions, newest sign-in first."""
     async with acc.uow() as uow:
-        return await uow.sessions.list_alive(user_id, acc.clock.now())
+        return await uow.sessions.list_alive(user_id, acc.clock.now(), before_id, limit)
 
 
 @writes

@@ -7,8 +7,10 @@ from aiohttp import web
 from roughcut import keys
 from roughcut.domain import accounts, errors, sessions
 from roughcut.http import auth_schemas as s
+from roughcut.http import cursor
+from roughcut.http.common_schemas import PageQuery
 from roughcut.http.jsonutil import json_response
-from roughcut.http.routing import ApiRoutes, path_int, read_body
+from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
 from roughcut.http.security import (
     REFRESH_COOKIE,
     authenticate,
@@ -22,6 +24,7 @@ from roughcut.http.security import (
 routes = ApiRoutes()
 SESSION = s.SessionSchema(exclude=("current",))
 TAGS = ("auth",)
+SESSION_CURSOR = "sessions"
 
 
 @routes.route(
@@ -192,13 +195,17 @@ async def social(request: web.Request) -> web.Response:
     op="listSessions",
     summary="The caller's live sessions",
     tags=TAGS,
+    query=PageQuery,
     responses={200: s.SessionList},
 )
 async def list_sessions(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    alive = await sessions.list_sessions(request.config_dict[keys.ACCOUNTS], claims.user_id)
-    items = [{**SESSION.dump(x), "current": x.id == claims.session_id} for x in alive]
-    return json_response({"items": items})
+    q = read_query(request, PageQuery)
+    before, limit = cursor.decode_id(q.get("cursor"), SESSION_CURSOR), q["limit"]
+    alive = await sessions.list_sessions(request.config_dict[keys.ACCOUNTS], claims.user_id, before, limit + 1)
+    page, more = alive[:limit], len(alive) > limit
+    items = [{**SESSION.dump(x), "current": x.id == claims.session_id} for x in page]
+    return json_response({"items": items, "next_cursor": cursor.encode(SESSION_CURSOR, page[-1].id) if more else None})
 
 
 @routes.route(

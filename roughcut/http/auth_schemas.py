@@ -111,3 +111,4 @@ class SessionSchema(Schema):
 
 class SessionList(Schema):
     items = fields.List(fields.Nested(SessionSchema), required=True)
+    next_cursor = fields.Str(allow_none=True, required=True)

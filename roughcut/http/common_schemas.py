@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from roughcut.http.cursor import MAX_CURSOR
 from roughcut.wire.fields import Text
 
 
@@ -20,4 +21,6 @@ class ProblemSchema(Schema):
 
 class PageQuery(Schema):
     limit = fields.Int(load_default=20, validate=validate.Range(1, 100))
-    cursor = Text(validate=validate.Length(1, 200), metadata={"description": "A `next_cursor` this API gave out."})
+    cursor = Text(
+        validate=validate.Length(1, MAX_CURSOR), metadata={"description": "A `next_cursor` this API gave out."}
+    )

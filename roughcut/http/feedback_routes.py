@@ -34,6 +34,7 @@ routes = ApiRoutes()
 TAGS = ("feedback",)
 THREAD = fs.FeedbackSchema()
 BAD_CURSOR = {"cursor": ["Not a cursor from this API."]}
+THREAD_CURSOR, COMMENT_CURSOR = "feedback", "comments"
 
 
 def _deps(request: web.Request) -> Projects:
@@ -58,7 +59,7 @@ def _bounded(value: object) -> int:
 def _thread_after(raw: str | None) -> int | None:
     if raw is None:
         return None
-    (last_id,) = cursor.decode(raw, 1)
+    (last_id,) = cursor.decode(raw, THREAD_CURSOR, 1)
     try:
         return _bounded(last_id)
     except ValueError:
@@ -68,7 +69,7 @@ def _thread_after(raw: str | None) -> int | None:
 def _comment_after(raw: str | None) -> CommentCursor | None:
     if raw is None:
         return None
-    at_ms, created_at, last_id = cursor.decode(raw, 3)
+    at_ms, created_at, last_id = cursor.decode(raw, COMMENT_CURSOR, 3)
     try:
         when = datetime.fromisoformat(created_at)
         if when.tzinfo is None:
@@ -79,7 +80,7 @@ def _comment_after(raw: str | None) -> CommentCursor | None:
 
 
 def _comment_cursor(last: Comment) -> str:
-    return cursor.encode(last.at_ms, last.created_at, last.id)
+    return cursor.encode(COMMENT_CURSOR, last.at_ms, last.created_at, last.id)
 
 
 @routes.route(
@@ -100,7 +101,7 @@ async def list_feedback(request: web.Request) -> web.Response:
         _deps(request), claims.user_id, path_int(request, "project_id"), _thread_after(q.get("cursor")), limit + 1
     )
     page, more = found[:limit], len(found) > limit
-    nxt = cursor.encode(page[-1].id) if more else None
+    nxt = cursor.encode(THREAD_CURSOR, page[-1].id) if more else None
     return json_response({"items": [await _thread(request, x) for x in page], "next_cursor": nxt})
 
 

@@ -11,15 +11,18 @@ from roughcut import keys
 from roughcut.domain import invitations
 from roughcut.domain.project_model import Invitation, InvitationStatus, Role
 from roughcut.domain.projects import Projects
+from roughcut.http import cursor
+from roughcut.http.common_schemas import PageQuery
 from roughcut.http.jsonutil import json_response
 from roughcut.http.project_schemas import InvitationSchema
-from roughcut.http.routing import ApiRoutes, path_int, read_body
+from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
 from roughcut.http.security import authenticate
 from roughcut.wire.fields import Email, Text, Timestamp
 from roughcut.wire.schemas import UserRefSchema
 
 routes = ApiRoutes()
 TAGS = ("invitations",)
+INVITATION_CURSOR = "invitations"
 
 
 class InvitationCreate(Schema):
@@ -30,6 +33,7 @@ class InvitationCreate(Schema):
 
 class InvitationList(Schema):
     items = fields.List(fields.Nested(InvitationSchema), required=True)
+    next_cursor = fields.Str(allow_none=True, required=True)
 
 
 class InvitationPreview(Schema):
@@ -83,13 +87,20 @@ async def create_invitation(request: web.Request) -> web.Response:
     op="listInvitations",
     summary="Pending invitations (owner and managers)",
     tags=TAGS,
+    query=PageQuery,
     responses={200: InvitationList},
     errors=(403, 404),
 )
 async def list_invitations(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    found = await invitations.list_invitations(_deps(request), claims.user_id, path_int(request, "project_id"))
-    return json_response({"items": InvitationSchema(many=True).dump(found)})
+    q = read_query(request, PageQuery)
+    after, limit = cursor.decode_id(q.get("cursor"), INVITATION_CURSOR), q["limit"]
+    found = await invitations.list_invitations(
+        _deps(request), claims.user_id, path_int(request, "project_id"), after, limit + 1
+    )
+    page, more = found[:limit], len(found) > limit
+    nxt = cursor.encode(INVITATION_CURSOR, page[-1].id) if more else None
+    return json_response({"items": InvitationSchema(many=True).dump(page), "next_cursor": nxt})
 
 
 @routes.route(

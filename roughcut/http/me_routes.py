@@ -21,6 +21,7 @@ from roughcut.http.security import authenticate, clear_cookies
 
 routes = ApiRoutes()
 TAGS = ("me",)
+MEMO_CURSOR = "memos"
 
 
 def _me(user: Any) -> dict[str, Any]:
@@ -85,14 +86,14 @@ async def delete_me(request: web.Request) -> web.Response:
 async def list_memos(request: web.Request) -> web.Response:
     claims = authenticate(request)
     q = read_query(request, MemoQuery)
-    after = cursor.decode_day(q.get("cursor"))
+    after = cursor.decode_day(q.get("cursor"), MEMO_CURSOR)
     limit = q["limit"]
     items = await memos.list_memos(_accounts(request), claims.user_id, q.get("from_"), q.get("to"), after, limit + 1)
     page, more = items[:limit], len(items) > limit
     return json_response(
         {
             "items": MemoSchema(many=True).dump(page),
-            "next_cursor": cursor.encode_day(page[-1].date, page[-1].id) if more else None,
+            "next_cursor": cursor.encode_day(MEMO_CURSOR, page[-1].date, page[-1].id) if more else None,
         }
     )
 

@@ -23,6 +23,7 @@ from roughcut.wire.schemas import UserRefSchema
 routes = ApiRoutes()
 TAGS = ("projects",)
 CALENDAR_TAGS = ("calendar",)
+MEMO_CURSOR = "project_memos"
 
 
 class ProjectMemoSchema(Schema):
@@ -93,11 +94,11 @@ async def list_memos(request: web.Request) -> web.Response:
         path_int(request, "project_id"),
         q.get("from_"),
         q.get("to"),
-        cursor.decode_day(q.get("cursor")),
+        cursor.decode_day(q.get("cursor"), MEMO_CURSOR),
         limit + 1,
     )
     page, more = found[:limit], len(found) > limit
-    nxt = cursor.encode_day(page[-1].date, page[-1].id) if more else None
+    nxt = cursor.encode_day(MEMO_CURSOR, page[-1].date, page[-1].id) if more else None
     return json_response({"items": [_memo(m) for m in page], "next_cursor": nxt})
 
 

@@ -72,6 +72,8 @@ def from_domain(exc: errors.DomainError) -> web.Response:
         if exc.limit:
             headers["RateLimit-Policy"] = f'"default";q={exc.limit};w={exc.window}'
             headers["RateLimit"] = f'"default";r=0;t={exc.retry_after}'
+    elif isinstance(exc, errors.ServiceUnavailable) and exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     elif status == 401:
         headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{exc.code}"'
     extra = {"details": exc.details} if exc.details else None

@@ -25,6 +25,7 @@ from roughcut.domain.read_cache import CacheKey, project_scope, user_scope
 from roughcut.http import cursor
 from roughcut.http import project_schemas as ps
 from roughcut.http.cached_reads import cached_read
+from roughcut.http.common_schemas import PageQuery
 from roughcut.http.jsonutil import json_response
 from roughcut.http.routing import ApiRoutes, path_int, read_body, read_query
 from roughcut.http.security import authenticate
@@ -35,6 +36,7 @@ TAGS = ("projects",)
 MEMBERS = ps.MemberSchema(many=True)
 INVITATIONS = ps.InvitationSchema(many=True)
 METADATA = ps.MetadataSchema()
+MEMBER_CURSOR = "members"
 
 
 def project_body(project: Project, owner: UserRef, role: str, member_count: int) -> dict[str, Any]:
@@ -82,10 +84,15 @@ def _sort_value(s: ProjectSummary, sort: str) -> Any:
     return getattr(s.project, sort.lstrip("-"))
 
 
+def _scope(sort: str) -> str:
+    """A project cursor is bound to its sort order: its value is a name or a time only under that order."""
+    return f"projects:{sort}"
+
+
 def _after(raw: str | None, sort: str) -> tuple[object, int] | None:
     if raw is None:
         return None
-    value, last_id = cursor.decode(raw, 2)
+    value, last_id = cursor.decode(raw, _scope(sort), 2)
     try:
         if not isinstance(last_id, int) or not isinstance(value, str):
             raise ValueError
@@ -126,7 +133,7 @@ async def _project_page(request: web.Request, user_id: int, q: dict[str, Any]) -
     )
     found = await projects.list_projects(_deps(request), user_id, query)
     page, more = found[: q["limit"]], len(found) > q["limit"]
-    nxt = cursor.encode(_sort_value(page[-1], q["sort"]), page[-1].project.id) if more else None
+    nxt = cursor.encode(_scope(q["sort"]), _sort_value(page[-1], q["sort"]), page[-1].project.id) if more else None
     items = [project_body(x.project, x.owner, x.my_role, x.member_count) for x in page]
     return {"items": items, "next_cursor": nxt}
 
@@ -236,13 +243,20 @@ async def set_stage(request: web.Request) -> web.Response:
     op="listMembers",
     summary="Members of a project",
     tags=TAGS,
-    responses={200: ps.MemberList},
+    query=PageQuery,
+    responses={200: ps.MemberPage},
     errors=(404,),
 )
 async def list_members(request: web.Request) -> web.Response:
     claims = authenticate(request)
-    members = await projects.list_members(_deps(request), claims.user_id, path_int(request, "project_id"))
-    return json_response({"items": MEMBERS.dump(members)})
+    q = read_query(request, PageQuery)
+    after, limit = cursor.decode_time_id(q.get("cursor"), MEMBER_CURSOR), q["limit"]
+    found = await projects.list_members(
+        _deps(request), claims.user_id, path_int(request, "project_id"), after, limit + 1
+    )
+    page, more = found[:limit], len(found) > limit
+    nxt = cursor.encode(MEMBER_CURSOR, page[-1].joined_at, page[-1].user_id) if more else None
+    return json_response({"items": MEMBERS.dump(page), "next_cursor": nxt})
 
 
 @routes.route(

@@ -131,6 +131,10 @@ class MemberList(Schema):
     items = fields.List(fields.Nested(MemberSchema), required=True)
 
 
+class MemberPage(MemberList):
+    next_cursor = fields.Str(allow_none=True, required=True)
+
+
 # Roles one may give: the owner changes only by a transfer (POST /projects/{id}/transfer).
 GRANTABLE_ROLES = [Role.MANAGER.value, Role.MEMBER.value]
 

@@ -4,11 +4,19 @@ valid access token, its user; both are announced on every response (RateLimit, R
 The header syntax is the IETF httpapi draft's structured fields: `RateLimit-Policy: "ip";q=…;w=…, "user";…`
 lists the policies, `RateLimit: "user";r=…;t=…` reports the one with the least quota left (`t` is the time
 after which all of its quota is back: the sliding window's length, or the wait when refused).
+
+When the limiter's store (Redis) is down, this budget fails open: requests are served uncounted (and without
+RateLimit headers), the outage is logged once, LIMITER_ERRORS counts the failed checks, and Redis is asked
+again only every OUTAGE_RETRY_SECONDS, so requests do not each wait out the client's retries. It guards
+capacity, not secrets; losing it for a while costs less than refusing every request. The security limits of
+the auth routes (http/security.limit) fail closed instead: 503 with Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -20,12 +28,18 @@ from roughcut.domain import errors
 from roughcut.domain.ports import Verdict
 from roughcut.http import problems
 from roughcut.http.security import CLAIMS_KEY, bearer
+from roughcut.metrics import LIMITER_ERRORS
 from roughcut.security.access import ACCESS_COOKIE
+
+log = logging.getLogger("roughcut")
 
 # At most this many requests of a node count against the limiter at once: on Redis each count holds a pooled
 # connection, and the pool (100 connections, shared with presence, tickets and the rest) refuses past its size
 # rather than wait; a burst of requests queues here instead.
 LIMITER_SLOTS = 32
+# While the limiter's store is down, ask it again after this many seconds (the first request after that pays
+# the client's retries, about two seconds, once).
+OUTAGE_RETRY_SECONDS = 5.0
 
 # Handed to a handler that prepares its own response (the SSE stream), which must send them itself.
 RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")
@@ -36,6 +50,30 @@ class _Counted:
     policy: str
     rate: RateLimit
     verdict: Verdict
+
+
+class _Outage:
+    """The limiter's store is down: skip it for a while; logged once per outage."""
+
+    def __init__(self) -> None:
+        self._retry_at = 0.0
+        self._down = False
+
+    def skipping(self) -> bool:
+        return time.monotonic() < self._retry_at
+
+    def failed(self, exc: errors.LimiterUnavailable) -> None:
+        LIMITER_ERRORS.labels("fail_open").inc()
+        self._retry_at = time.monotonic() + OUTAGE_RETRY_SECONDS
+        if not self._down:
+            self._down = True
+            cause = type(exc.__cause__ or exc).__name__
+            log.warning("rate limiter unavailable: API-wide limits fail open", extra={"error": cause})
+
+    def answered(self) -> None:
+        if self._down:
+            self._down = False
+            log.warning("rate limiter available again: API-wide limits apply")
 
 
 def _user_id(request: web.Request) -> int | None:
@@ -71,6 +109,7 @@ def _headers(counted: list[_Counted], inner: dict[str, str]) -> dict[str, str]:
 def api_rate_limits(per_user: RateLimit, per_ip: RateLimit) -> Middleware:
     """The /api/v1 middleware: count, refuse past either limit (429 rate_limited), announce on every response."""
     slots = asyncio.Semaphore(LIMITER_SLOTS)
+    outage = _Outage()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -79,13 +118,19 @@ def api_rate_limits(per_user: RateLimit, per_ip: RateLimit) -> Middleware:
         user_id = _user_id(request)
         if user_id is not None:
             wanted.append(("user", per_user, str(user_id)))
-        async with slots:
-            counted = [
-                _Counted(name, rate, await limiter.hit(f"api_{name}", key, rate.limit, rate.window))
-                for name, rate, key in wanted
-            ]
+        counted: list[_Counted] = []
+        if not outage.skipping():
+            try:
+                async with slots:
+                    for name, rate, key in wanted:
+                        verdict = await limiter.hit(f"api_{name}", key, rate.limit, rate.window)
+                        counted.append(_Counted(name, rate, verdict))
+                outage.answered()
+            except errors.LimiterUnavailable as exc:
+                outage.failed(exc)
+                counted = []  # uncounted: no partial headers either
         refused = [c for c in counted if not c.verdict.allowed]
-        request[RATE_HEADERS] = _headers(counted, {})
+        request[RATE_HEADERS] = _headers(counted, {}) if counted else {}
         if refused:
             worst = max(refused, key=lambda c: c.verdict.reset)
             refusal = problems.from_domain(
@@ -101,7 +146,7 @@ def api_rate_limits(per_user: RateLimit, per_ip: RateLimit) -> Middleware:
         except web.HTTPException as exc:
             exc.headers.update(request[RATE_HEADERS])
             raise
-        if not response.prepared:
+        if counted and not response.prepared:
             response.headers.update(_headers(counted, dict(response.headers)))
         return response
 

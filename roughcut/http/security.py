@@ -14,6 +14,7 @@ from roughcut.domain import errors
 from roughcut.domain.account_model import AccessClaims, Device, TokenPair
 from roughcut.http.auth_schemas import TokenPairSchema
 from roughcut.http.jsonutil import json_response
+from roughcut.metrics import LIMITER_ERRORS
 from roughcut.security.access import ACCESS_COOKIE
 
 REFRESH_COOKIE = "__Host-refresh_token"
@@ -64,7 +65,13 @@ def device(request: web.Request) -> Device:
 async def limit(request: web.Request, name: str, rate: RateLimit, key: str = "") -> None:
     """Count a hit against `name` for this client (and `key`); raise rate_limited past the limit."""
     who = f"{request.remote or '-'}:{key}"
-    verdict = await request.config_dict[keys.LIMITER].hit(name, who, rate.limit, rate.window)
+    try:
+        verdict = await request.config_dict[keys.LIMITER].hit(name, who, rate.limit, rate.window)
+    except errors.LimiterUnavailable:
+        # Fail closed: these limits (logins, codes, verification, refresh) stop guessing; serving uncounted
+        # would open brute force for as long as Redis is down. The caller gets 503 with Retry-After.
+        LIMITER_ERRORS.labels("fail_closed").inc()
+        raise
     if not verdict.allowed:
         raise errors.RateLimited(verdict.reset, limit=rate.limit, window=rate.window)
 

@@ -13,7 +13,9 @@ import uuid
 from collections import deque
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from roughcut.domain import errors
 from roughcut.domain.ports import Verdict
 
 # Forget idle in-process keys past this many; the embedded default serves one node of modest load.
@@ -67,7 +69,12 @@ class RedisRateLimiter:
 
     async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict:
         rkey = f"{self._prefix}:rl:{name}:{key}"
-        allowed, remaining, wait = await self._script(keys=[rkey], args=[time.time(), window, limit, uuid.uuid4().hex])
+        try:
+            allowed, remaining, wait = await self._script(
+                keys=[rkey], args=[time.time(), window, limit, uuid.uuid4().hex]
+            )
+        except (RedisError, OSError) as exc:  # the caller decides whether to fail open or closed
+            raise errors.LimiterUnavailable() from exc
         if int(allowed):
             return Verdict(True, limit, int(remaining), 0)
         return Verdict(False, limit, 0, max(1, math.ceil(float(wait))))

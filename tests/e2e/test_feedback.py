@@ -95,7 +95,7 @@ async def test_threads_crud_permissions_and_events(client: Client, mailbox: Mail
     page = await ok(await client.get(f"{url}?limit=1", headers=auth(member)))
     assert [x["id"] for x in page["items"]] == [first]
     rest = await ok(await client.get(f"{url}?limit=1&cursor={page['next_cursor']}", headers=auth(member)))
-    for doctored in (raw_cursor(f"[{2**70}]"), raw_cursor('["1"]'), "garbage!"):
+    for doctored in (raw_cursor(f'["feedback", {2**70}]'), raw_cursor('["feedback", "1"]'), "garbage!"):
         resp = await client.get(f"{url}?cursor={doctored}", headers=auth(member))
         assert (resp.status, await code_of(resp)) == (422, "validation_failed"), doctored
     assert ([x["id"] for x in rest["items"]], rest["next_cursor"]) == ([fid], None)
@@ -242,10 +242,11 @@ async def test_order_by_position_then_creation_with_paging(client: Client, mailb
         cursor = f"&cursor={page['next_cursor']}"
     assert seen == expected
     doctored = (
-        raw_cursor('[null, "2026-01-01T00:00:00", 1]'),  # no time zone
-        raw_cursor(f'[0, "2026-01-01T00:00:00Z", {2**70}]'),  # past BIGINT
-        raw_cursor('["0", "2026-01-01T00:00:00Z", 1]'),
-        raw_cursor('[0, "yesterday", 1]'),
+        raw_cursor('["comments", null, "2026-01-01T00:00:00", 1]'),  # no time zone
+        raw_cursor(f'["comments", 0, "2026-01-01T00:00:00Z", {2**70}]'),  # past BIGINT
+        raw_cursor('["comments", "0", "2026-01-01T00:00:00Z", 1]'),
+        raw_cursor('["comments", 0, "yesterday", 1]'),
+        raw_cursor('["feedback", 1]'),  # another list's
     )
     queries = ("limit=0", "limit=101", "cursor=garbage!", "cursor=WzFd", "version=0", "version=x")
     for query in (*queries, *(f"cursor={c}" for c in doctored)):
@@ -338,11 +339,15 @@ async def test_owner_and_managers_resolve_and_reopen(client: Client, mailbox: Ma
     assert done["resolved"] is True
     assert done["resolved_at"].endswith("Z")
     assert done["author"] == {"id": member["user"]["id"], "nickname": "Tester"}
-    assert (await ok(await client.post(url, json={"resolved": True}, headers=auth(owner))))["resolved_at"] == done[
-        "resolved_at"
-    ]
+    again = await ok(await client.post(url, json={"resolved": True}, headers=auth(owner)))
+    assert (again["resolved_at"], again["updated_at"]) == (done["resolved_at"], done["updated_at"])  # no change
     reopened = await ok(await client.post(url, json={"resolved": False}, headers=auth(owner)))
     assert (reopened["resolved"], reopened["resolved_at"]) == (False, None)
+    # Resolving and reopening are changes of the comment: each moves updated_at, as the list shows too.
+    moved = [datetime.fromisoformat(c["updated_at"]) for c in (made, done, reopened)]
+    assert moved[0] < moved[1] < moved[2]
+    listed = await ok(await client.get(f"{API}/feedback/{fid}/comments", headers=auth(member)))
+    assert [c["updated_at"] for c in listed["items"] if c["id"] == made["id"]] == [reopened["updated_at"]]
     resp = await client.post(url, json={"resolved": "maybe"}, headers=auth(owner))
     assert (resp.status, await code_of(resp)) == (422, "validation_failed")
 

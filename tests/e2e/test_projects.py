@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from roughcut import keys
 from roughcut.config import Secret
+from roughcut.domain.project_model import SORTS
 from tests.helpers import Mailbox, auth, count_statements, create_project, join, signup
 
 STAGES = [
@@ -199,6 +200,47 @@ async def test_list_filters_sort_and_pages(client: TestClient[Any, Any], mailbox
     ):
         resp = await client.get(f"/api/v1/projects?{bad}", headers=auth(me))
         assert resp.status == 422, bad
+
+
+async def test_a_cursor_is_refused_under_another_sort_order(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+    me = await signup(client, mailbox)
+    for name in ("One", "Two", "Three"):
+        await create_project(client, me, name=name)
+    first = await (await client.get("/api/v1/projects?limit=1", headers=auth(me))).json()
+    cursors = {}
+    for sort in SORTS:
+        page = await (await client.get(f"/api/v1/projects?limit=1&sort={sort}", headers=auth(me))).json()
+        cursors[sort] = page["next_cursor"]
+    # The default order is -updated_at: its cursor goes on without naming it.
+    resp = await client.get(f"/api/v1/projects?limit=1&cursor={cursors['-updated_at']}", headers=auth(me))
+    assert resp.status == 200, await resp.text()
+    for made, cur in cursors.items():
+        for used in SORTS:
+            resp = await client.get(f"/api/v1/projects?limit=1&sort={used}&cursor={cur}", headers=auth(me))
+            if used == made:
+                assert resp.status == 200, await resp.text()
+                continue
+            body = await resp.json()
+            assert (resp.status, body["code"]) == (422, "validation_failed"), (made, used)
+            assert list(body["errors"]) == ["cursor"], (made, used)
+    for name in ("가" * 100, "나" * 100):  # the longest names, three bytes a character: still a usable cursor
+        await create_project(client, me, name=name)
+    page = await (await client.get("/api/v1/projects?limit=1&sort=-name", headers=auth(me))).json()
+    resp = await client.get(f"/api/v1/projects?limit=4&sort=-name&cursor={page['next_cursor']}", headers=auth(me))
+    assert resp.status == 200, await resp.text()
+    assert [p["name"] for p in page["items"] + (await resp.json())["items"]] == [
+        "나" * 100,
+        "가" * 100,
+        "Two",
+        "Three",
+        "One",
+    ]
+    memos = f"/api/v1/projects/{first['items'][0]['id']}/memos"
+    for day in ("2026-01-01", "2026-01-02"):
+        assert (await client.post(memos, json={"date": day, "memo": day}, headers=auth(me))).status == 201
+    memo_cursor = (await (await client.get(f"{memos}?limit=1", headers=auth(me))).json())["next_cursor"]
+    resp = await client.get(f"/api/v1/projects?cursor={memo_cursor}", headers=auth(me))  # another list's cursor
+    assert (resp.status, (await resp.json())["code"]) == (422, "validation_failed")
 
 
 async def test_list_runs_a_constant_number_of_statements(client: TestClient[Any, Any], mailbox: Mailbox) -> None:

@@ -117,10 +117,11 @@ async def test_list_shows_pending_unexpired_invitations_to_editors(
     a = await invitations.invite(deps, team.owner, team.project_id, "a@example.com")
     b = await invitations.invite(deps, team.manager, team.project_id, "b@example.com")
     await invitations.revoke_invitation(deps, team.owner, team.project_id, b.id)
-    assert [i.id for i in await invitations.list_invitations(deps, team.manager, team.project_id)] == [old.id, a.id]
+    listed = await invitations.list_invitations(deps, team.manager, team.project_id, None, 20)
+    assert [i.id for i in listed] == [old.id, a.id]
     clock.advance(days=1)
-    assert [i.id for i in await invitations.list_invitations(deps, team.owner, team.project_id)] == [a.id]
-    await refused(invitations.list_invitations(deps, team.member, team.project_id), "permission_denied")
+    assert [i.id for i in await invitations.list_invitations(deps, team.owner, team.project_id, None, 20)] == [a.id]
+    await refused(invitations.list_invitations(deps, team.member, team.project_id, None, 20), "permission_denied")
 
 
 async def test_revoke_stops_the_link_and_records_no_event(

@@ -149,7 +149,7 @@ async def test_get_shows_invitations_to_editors_only(
 
 async def test_outsiders_learn_nothing_about_a_project(deps: Projects, team: Team) -> None:
     await refused(projects.get_project(deps, team.outsider, team.project_id), "not_found")
-    await refused(projects.list_members(deps, team.outsider, team.project_id), "not_found")
+    await refused(projects.list_members(deps, team.outsider, team.project_id, None, 20), "not_found")
     await refused(projects.member_role(deps, team.outsider, team.project_id), "not_found")
     await refused(projects.metadata(deps, team.outsider, team.project_id), "not_found")
     await refused(projects.get_project(deps, team.owner, 999_999), "not_found")

@@ -197,13 +197,18 @@ class SqlSessions:
         row = (await self._conn.execute(q)).mappings().first()
         return _session(row) if row else None
 
-    async def list_alive(self, user_id: int, now: datetime) -> list[AuthSession]:
+    async def list_alive(self, user_id: int, now: datetime, before_id: int | None, limit: int) -> list[AuthSession]:
+        # Newest sign-in first, by id: last_used_at moves with every refresh, so pages keyed on it would skip
+        # or repeat a session that was used between two pages.
         c = t.auth_sessions.c
         q = (
             select(t.auth_sessions)
             .where(c.user_id == user_id, c.revoked_at.is_(None), c.idle_expires_at > now, c.absolute_expires_at > now)
-            .order_by(c.last_used_at.desc(), c.id.desc())
+            .order_by(c.id.desc())
+            .limit(limit)
         )
+        if before_id is not None:
+            q = q.where(c.id < before_id)
         return [_session(r) for r in (await self._conn.execute(q)).mappings()]
 
     async def touch(self, session_id: int, now: datetime, idle_expires_at: datetime) -> None:

@@ -219,8 +219,9 @@ class SqlFeedback:
         await self._conn.execute(update(C).where(C.c.id == comment_id).values(updated_at=now, **fields))
         return await self._get(comment_id)
 
-    async def set_resolved(self, comment_id: int, at: datetime | None, by: int | None) -> Comment:
-        await self._conn.execute(update(C).where(C.c.id == comment_id).values(resolved_at=at, resolved_by=by))
+    async def set_resolved(self, comment_id: int, now: datetime, by: int | None) -> Comment:
+        values = {"resolved_at": now if by is not None else None, "resolved_by": by, "updated_at": now}
+        await self._conn.execute(update(C).where(C.c.id == comment_id).values(**values))
         return await self._get(comment_id)
 
     async def delete_comment(self, comment_id: int) -> list[int]:

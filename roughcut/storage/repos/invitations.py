@@ -88,13 +88,19 @@ class SqlInvitations:
             INV.c.project_id == project_id, INV.c.email == email, INV.c.status == PENDING, INV.c.expires_at > now
         )
 
-    async def list_pending(self, project_id: int, now: datetime) -> list[Invitation]:
+    async def list_pending(
+        self, project_id: int, now: datetime, after_id: int | None = None, limit: int | None = None
+    ) -> list[Invitation]:
+        # In id order: a resend renews created_at, and pages keyed on it would skip or repeat that invitation.
         q = (
             select(INV, U.c.nickname.label("inviter_nickname"))
             .outerjoin(U, U.c.id == INV.c.inviter_id)
             .where(INV.c.project_id == project_id, INV.c.status == PENDING, INV.c.expires_at > now)
-            .order_by(INV.c.created_at, INV.c.id)
+            .order_by(INV.c.id)
+            .limit(limit)
         )
+        if after_id is not None:
+            q = q.where(INV.c.id > after_id)
         return [_invitation(r) for r in (await self._conn.execute(q)).mappings()]
 
     async def set_status(self, invitation_id: int, status: InvitationStatus, now: datetime) -> bool:

@@ -222,6 +222,22 @@ class SqlProjects:
     async def members(self, project_id: int) -> list[Member]:
         return (await self.members_of([project_id])).get(project_id, [])
 
+    async def member_page(self, project_id: int, after: tuple[datetime, int] | None, limit: int) -> list[Member]:
+        q = (
+            select(M.c.user_id, M.c.role, M.c.joined_at, U.c.nickname, U.c.email, U.c.avatar_url)
+            .join(U, U.c.id == M.c.user_id)
+            .where(M.c.project_id == project_id)
+            .order_by(M.c.joined_at, M.c.user_id)
+            .limit(limit)
+        )
+        if after is not None:
+            joined, user_id = after
+            q = q.where(or_(M.c.joined_at > joined, and_(M.c.joined_at == joined, M.c.user_id > user_id)))
+        return [
+            Member(r["user_id"], r["nickname"], r["email"], r["avatar_url"], Role(r["role"]), r["joined_at"])
+            for r in (await self._conn.execute(q)).mappings()
+        ]
+
     async def members_of(self, project_ids: Sequence[int]) -> dict[int, list[Member]]:
         if not project_ids:
             return {}

@@ -169,8 +169,9 @@ class FakeSessions:
     async def get(self, session_id: int) -> AuthSession | None:
         return self.s.sessions.get(session_id)
 
-    async def list_alive(self, user_id: int, now: datetime) -> list[AuthSession]:
-        return [x for x in self.s.sessions.values() if x.user_id == user_id and x.alive(now)]
+    async def list_alive(self, user_id: int, now: datetime, before_id: int | None, limit: int) -> list[AuthSession]:
+        alive = [x for x in self.s.sessions.values() if x.user_id == user_id and x.alive(now)]
+        return sorted((x for x in alive if before_id is None or x.id < before_id), key=lambda x: -x.id)[:limit]
 
     async def touch(self, session_id: int, now: datetime, idle_expires_at: datetime) -> None:
         self.s.sessions[session_id] = replace(

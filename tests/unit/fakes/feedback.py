@@ -165,8 +165,10 @@ class FakeFeedback:
         self.s.comments[comment_id] = replace(self.s.comments[comment_id], updated_at=now, **fields)
         return self._comment(self.s.comments[comment_id])
 
-    async def set_resolved(self, comment_id: int, at: datetime | None, by: int | None) -> Comment:
-        self.s.comments[comment_id] = replace(self.s.comments[comment_id], resolved_at=at, resolved_by=by)
+    async def set_resolved(self, comment_id: int, now: datetime, by: int | None) -> Comment:
+        at = now if by is not None else None
+        row = replace(self.s.comments[comment_id], resolved_at=at, resolved_by=by, updated_at=now)
+        self.s.comments[comment_id] = row
         return self._comment(self.s.comments[comment_id])
 
     async def delete_comment(self, comment_id: int) -> list[int]:

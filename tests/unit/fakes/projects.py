@@ -154,6 +154,10 @@ class FakeProjects:
             if (u := self.s.users.get(uid)) is not None
         ]
 
+    async def member_page(self, project_id: int, after: tuple[datetime, int] | None, limit: int) -> list[Member]:
+        found = await self.members(project_id)
+        return [m for m in found if after is None or (m.joined_at, m.user_id) > after][:limit]
+
     async def members_of(self, project_ids: Sequence[int]) -> dict[int, list[Member]]:
         return {pid: found for pid in project_ids if (found := await self.members(pid))}
 
@@ -248,14 +252,17 @@ class FakeInvitations:
             for i in self._rows()
             if i.project_id == project_id and i.status is InvitationStatus.PENDING and i.expires_at > now
         ]
-        return sorted(rows, key=lambda i: (i.created_at, i.id))
+        return sorted(rows, key=lambda i: i.id)
 
     async def pending_for(self, project_id: int, email: str, now: datetime) -> Invitation | None:
         row = next((i for i in self._pending(project_id, now) if i.email == email), None)
         return self._invitation(row) if row else None
 
-    async def list_pending(self, project_id: int, now: datetime) -> list[Invitation]:
-        return [self._invitation(i) for i in self._pending(project_id, now)]
+    async def list_pending(
+        self, project_id: int, now: datetime, after_id: int | None = None, limit: int | None = None
+    ) -> list[Invitation]:
+        rows = [i for i in self._pending(project_id, now) if after_id is None or i.id > after_id]
+        return [self._invitation(i) for i in rows[:limit]]
 
     async def set_status(self, invitation_id: int, status: InvitationStatus, now: datetime) -> bool:
         row = self.s.invitations.get(invitation_id)

@@ -82,16 +82,8 @@ class PresenceNamespace(AuthNamespace):
         """Count this socket in the project (members only) and answer who is there now."""
         user_id, _ = await self.caller(sid)
         project_id = data["project_id"]
-        room = presence_room(project_id, user_id)
-        await self.enter_room(sid, room)  # first, so no change announced meanwhile is missed
-        try:
-            online = await presence.subscribe(self.deps, user_id, sid, project_id)
-        except Exception:
-            await self.leave_room(sid, room)
-            raise
-        if not self.alive(sid):  # gone while this ran: its disconnect may have missed the new entry
-            await presence.disconnect(self.deps, sid)
-        return {"project_id": project_id, "online": [u.wire() for u in online]}
+        online = await self._count_in(sid, self.deps, presence_room(project_id, user_id), user_id, project_id)
+        return {"project_id": project_id, "online": online}
 
     @event(UnsubscribeSchema)
     async def on_unsubscribe(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -107,16 +99,22 @@ class PresenceNamespace(AuthNamespace):
         assert self.watching is not None, "watching is wired by services.build_services"
         user_id, _ = await self.caller(sid)
         feedback_id = data["feedback_id"]
-        room = watching_room(feedback_id, user_id)
+        watching = await self._count_in(sid, self.watching, watching_room(feedback_id, user_id), user_id, feedback_id)
+        return {"feedback_id": feedback_id, "watching": watching}
+
+    async def _count_in(
+        self, sid: str, deps: presence.Presence, room: str, user_id: int, key: int
+    ) -> list[dict[str, object]]:
+        """Hear the key's changes, count this socket in it (members only), and list who is there now."""
         await self.enter_room(sid, room)  # first, so no change announced meanwhile is missed
         try:
-            watching = await presence.subscribe(self.watching, user_id, sid, feedback_id)
+            present = await presence.subscribe(deps, user_id, sid, key)
         except Exception:
             await self.leave_room(sid, room)
             raise
-        if not self.alive(sid):
-            await presence.disconnect(self.watching, sid)
-        return {"feedback_id": feedback_id, "watching": [u.wire() for u in watching]}
+        if not self.alive(sid):  # gone while this ran: its disconnect may have missed the new entry
+            await presence.disconnect(deps, sid)
+        return [u.wire() for u in present]
 
     @event(WatchSchema)
     async def on_unwatch(self, sid: str, data: dict[str, Any]) -> dict[str, Any]:

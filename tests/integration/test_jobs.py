@@ -54,6 +54,15 @@ async def _until(check: Callable[[], Awaitable[bool]], bound: float = WAIT) -> N
             await asyncio.sleep(0.02)
 
 
+async def _until_status(engine: AsyncEngine, kind: str, status: str) -> None:
+    """Wait (bounded) until the kind's first job has this status."""
+
+    async def reached() -> bool:
+        return bool((await _jobs(engine, kind))[0]["status"] == status)
+
+    await _until(reached)
+
+
 async def test_a_job_exists_iff_its_transaction_commits(engine: AsyncEngine) -> None:
     kind, woken = _kind(), []
     async with SqlUnitOfWork(engine, NoPublisher(), lambda: woken.append(1)) as uow:
@@ -140,10 +149,7 @@ async def test_failures_retry_with_backoff_then_the_job_is_dead(engine: AsyncEng
         async with asyncio.timeout(WAIT):
             await done.wait()
 
-        async def dead() -> bool:
-            return (await _jobs(engine, kind))[0]["status"] == "dead"
-
-        await _until(dead)
+        await _until_status(engine, kind, "dead")
     finally:
         await runner.stop()
     assert [a for a, _ in attempts] == [1, 2, 3]
@@ -170,11 +176,7 @@ async def test_a_job_whose_last_attempt_lost_its_worker_ends_dead_unrun(engine: 
     runner = JobRunner(store, registry, poll_interval=0.02)
     await runner.start()
     try:
-
-        async def dead() -> bool:
-            return (await _jobs(engine, kind))[0]["status"] == "dead"
-
-        await _until(dead)
+        await _until_status(engine, kind, "dead")
     finally:
         await runner.stop()
     assert ran == []
@@ -232,11 +234,7 @@ async def test_a_handler_past_its_timeout_fails_the_attempt(engine: AsyncEngine)
     await _enqueue(engine, kind, {})
     await runner.start()
     try:
-
-        async def dead() -> bool:
-            return (await _jobs(engine, kind))[0]["status"] == "dead"
-
-        await _until(dead)
+        await _until_status(engine, kind, "dead")
     finally:
         await runner.stop()
     (row,) = await _jobs(engine, kind)
@@ -259,11 +257,7 @@ async def test_a_slow_handler_keeps_its_lease_against_another_worker(engine: Asy
     for r in runners:
         await r.start()
     try:
-
-        async def done() -> bool:
-            return (await _jobs(engine, kind))[0]["status"] == "done"
-
-        await _until(done)
+        await _until_status(engine, kind, "done")
     finally:
         for r in runners:
             await r.stop()
@@ -353,10 +347,7 @@ async def test_a_worker_killed_mid_job_leaves_it_to_run_again(engine: AsyncEngin
         async with asyncio.timeout(WAIT):
             await finished.wait()
 
-        async def done() -> bool:
-            return (await _jobs(engine, kind))[0]["status"] == "done"
-
-        await _until(done)
+        await _until_status(engine, kind, "done")
     finally:
         await runner.stop()
     (row,) = await _jobs(engine, kind)

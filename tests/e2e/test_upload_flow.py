@@ -104,6 +104,19 @@ def _collapsed(types: list[str]) -> list[str]:
     return [x for i, x in enumerate(types) if i == 0 or types[i - 1] != x]
 
 
+def _in_order(types: list[str], progress: list[int], elapsed: float, size: int) -> None:
+    """Throttled progress, then completed, added, processing (progress, done), as one subscriber saw them."""
+    assert [x for x in _collapsed(types) if x != "processing.progress"] == [
+        "upload.progress",
+        "upload.completed",
+        "file.added",
+        "processing.done",
+    ], types
+    assert 2 <= len(progress) <= elapsed / 0.25 + 2, (len(progress), elapsed)  # about 4 a second
+    assert progress == sorted(progress) and progress[-1] == size  # the last report always goes out
+    assert "processing.progress" in types[types.index("file.added") :]
+
+
 async def test_two_subscribers_see_another_clients_upload_in_order(
     make_client: AppFactory, pg_settings: Settings, mailbox: Mailbox
 ) -> None:
@@ -143,27 +156,10 @@ async def test_two_subscribers_see_another_clients_upload_in_order(
         for watcher in watchers:
             seen = await watcher.until_done(file_id)
             types = [kind for kind, _ in seen]
-            assert [x for x in _collapsed(types) if x != "processing.progress"] == [
-                "upload.progress",
-                "upload.completed",
-                "file.added",
-                "processing.done",
-            ], types
-            progress = [d["bytes"] for kind, d in seen if kind == "upload.progress"]
-            assert 2 <= len(progress) <= elapsed / 0.25 + 2, (len(progress), elapsed)  # about 4 a second
-            assert progress == sorted(progress) and progress[-1] == len(data)  # the last report always goes out
-            assert "processing.progress" in types[types.index("file.added") :]
+            _in_order(types, [d["bytes"] for kind, d in seen if kind == "upload.progress"], elapsed, len(data))
         for stream in streams:
             # SSE: the same order; upload.progress is live only, the rest comes from the durable log.
-            types, progress = await _sse_until_done(stream, file_id)
-            assert [x for x in _collapsed(types) if x != "processing.progress"] == [
-                "upload.progress",
-                "upload.completed",
-                "file.added",
-                "processing.done",
-            ], types
-            assert 2 <= len(progress) <= elapsed / 0.25 + 2 and progress[-1] == len(data)
-            assert "processing.progress" in types[types.index("file.added") :]
+            _in_order(*await _sse_until_done(stream, file_id), elapsed, len(data))
     finally:
         await tab.disconnect()
         for watcher in watchers:

@@ -185,6 +185,21 @@ def _member(item: PostMessage, threads: Mapping[int, LockedThread]) -> bool:
     return thread is not None and item.user_id in thread.members
 
 
+def distinct_sends(items: Sequence[PostMessage]) -> tuple[list[PostMessage], list[int]]:
+    """The first send of each retry key, in order, and for each item the index of its first send: a
+    later send with the same key in one batch is a retry of the first and gets its answer."""
+    first: dict[RetryKey, int] = {}
+    distinct: list[PostMessage] = []
+    index: list[int] = []
+    for item in items:
+        key = (item.feedback_id, item.user_id, item.client_id)
+        if key not in first:
+            first[key] = len(distinct)
+            distinct.append(item)
+        index.append(first[key])
+    return distinct, index
+
+
 def retry_keys(items: Sequence[PostMessage], threads: Mapping[int, LockedThread]) -> list[RetryKey]:
     """The (thread, author, client_id) keys whose stored messages the batch must look up (members' sends)."""
     return sorted({(i.feedback_id, i.user_id, i.client_id) for i in items if _member(i, threads)})

@@ -25,6 +25,7 @@ from roughcut.domain.ports import EventPublisher
 from roughcut.domain.project_model import UserRef
 from roughcut.storage import tables as t
 from roughcut.storage.db import begin_write
+from roughcut.storage.repos import chat_pg
 
 log = logging.getLogger(__name__)
 
@@ -190,9 +191,13 @@ class GroupCommitWriter:
 
     async def _store(self, batch: list[_Queued]) -> None:
         """One transaction for the batch's sends; after COMMIT, publish and answer each sender."""
-        # The same write slot as the units of work on SQLite (storage/db.py): one writer at a time.
-        async with begin_write(self._engine) as conn:
-            answers, committed = await _write(conn, [post for post, _ in batch], datetime.now(UTC))
+        posts = [post for post, _ in batch]
+        if self._engine.dialect.name == "postgresql":
+            answers, committed = await chat_pg.store_batch(self._engine, posts, datetime.now(UTC))
+        else:
+            # The same write slot as the units of work on SQLite (storage/db.py): one writer at a time.
+            async with begin_write(self._engine) as conn:
+                answers, committed = await _write(conn, posts, datetime.now(UTC))
         if committed:
             try:
                 await self._publisher.publish(committed)

@@ -11,13 +11,16 @@ SLOW_CLIENT_BACKLOG packets is cut off instead: its client reconnects and replay
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from roughcut.realtime.direct_socket import packet_frame
 from roughcut.realtime.routing import Routes, topic_of
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,21 @@ class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
     """
 
     routes: Routes | None = None
+    _corked: list[Any] | None = None  # sockets holding frames until the end of `batch`
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the direct frames emitted inside the block: each socket gets one write for all of them."""
+        if self._corked is not None:  # nested: the outer block sends
+            yield
+            return
+        self._corked = []
+        try:
+            yield
+        finally:
+            corked, self._corked = self._corked, None
+            for sock in corked:
+                sock.uncork()
 
     async def enter_room(self, sid: str, namespace: str, room: str, eio_sid: str | None = None) -> None:
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
@@ -59,9 +77,11 @@ class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
         args = list(data) if isinstance(data, tuple) else ([] if data is None else [data])
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        frames = [
+        packets = [
             eio_packet.Packet(eio_packet.MESSAGE, p) for p in (encoded if isinstance(encoded, list) else [encoded])
         ]
+        # One WebSocket frame for every direct recipient (server frames are unmasked: identical bytes).
+        frame = packet_frame(packets[0]) if len(packets) == 1 else None
         sockets = self.server.eio.sockets
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip:
@@ -73,8 +93,13 @@ class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
                 log.warning("dropping a client that fell behind", extra={"sid": sid, "backlog": sock.queue.qsize()})
                 asyncio.get_running_loop().create_task(sock.close(wait=False, abort=True))
                 continue
-            for frame in frames:
-                sock.queue.put_nowait(frame)
+            if frame is not None and getattr(sock, "direct", False):
+                if self._corked is not None and sock.cork():
+                    self._corked.append(sock)
+                sock.push_frame(frame)
+                continue
+            for pkt in packets:
+                sock.queue.put_nowait(pkt)
 
 
 class LocalManager(DirectEmit):

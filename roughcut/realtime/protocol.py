@@ -31,6 +31,7 @@ from engineio.payload import Payload
 from socketio import packet as sio
 
 from roughcut.realtime.base import LIFECYCLE
+from roughcut.realtime.direct_socket import DirectSocket
 
 log = logging.getLogger(__name__)
 
@@ -236,8 +237,9 @@ async def close_connection(eio: engineio.AsyncServer, eio_sid: str) -> bool:
     sock = eio.sockets.get(eio_sid)
     if sock is None or sock.closing or sock.closed:
         return False
-    await sock.close(wait=False)  # the namespaces' disconnect handlers run; a CLOSE packet is queued
-    sock.queue.put_nowait(None)  # the writer sends it and ends, closing the WebSocket without waiting on the peer
+    await sock.close(wait=False)  # the namespaces' disconnect handlers run; a CLOSE packet is sent or queued
+    if not getattr(sock, "direct", False):  # a DirectSocket closes its WebSocket after the packet itself
+        sock.queue.put_nowait(None)  # the writer sends it and ends, closing the WebSocket without waiting on the peer
     return True
 
 
@@ -307,6 +309,12 @@ class CheckedServer(socketio.AsyncServer):  # type: ignore[misc]
             if exc.args != (UNEXPECTED_BINARY,):
                 raise
             await self.refuse(eio_sid, "a binary event on a namespace the client did not join")
+
+    async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+        sock = self.eio.sockets.get(eio_sid)
+        if sock is not None:
+            DirectSocket.adopt(sock)  # before its first ping and its WebSocket (realtime/direct_socket.py)
+        return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_eio_disconnect(self, eio_sid: str, *args: Any) -> None:
         self.activity.gone(eio_sid)

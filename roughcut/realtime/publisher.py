@@ -77,6 +77,14 @@ class NodeDelivery:
     async def apply(self, dispatch: Dispatch) -> None:
         """Emit and close rooms in order, then end sessions and wake the projects' streams."""
         manager = self._sio.manager
+        with manager.batch():  # one write per socket for the whole batch (realtime/fanout.py)
+            await self._apply_steps(dispatch)
+        if dispatch.ended_sessions:
+            self.end_sessions(dispatch.ended_sessions)
+        self._notifier.wake(dispatch.projects)
+
+    async def _apply_steps(self, dispatch: Dispatch) -> None:
+        manager = self._sio.manager
         for step in dispatch.steps:
             if isinstance(step, Emit):
                 if step.namespace == CHAT_NAMESPACE and step.event == "message":
@@ -93,9 +101,6 @@ class NodeDelivery:
             elif isinstance(step, Close):
                 for room in step.rooms:
                     manager.basic_close_room(room, step.namespace)  # this node only: every node applies it
-        if dispatch.ended_sessions:
-            self.end_sessions(dispatch.ended_sessions)
-        self._notifier.wake(dispatch.projects)
 
     async def _emit(self, step: Emit) -> None:
         manager = self._sio.manager

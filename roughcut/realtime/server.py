@@ -51,10 +51,17 @@ def plain_websocket_class(compress: bool) -> type[EngineWebSocket]:
     """engine.io's aiohttp WebSocket with permessage-deflate chosen by setting (4x memory when on)."""
 
     class PlainWebSocket(EngineWebSocket):  # type: ignore[misc]
+        """Also offers what a DirectSocket writes through (realtime/direct_socket.py): the connection's
+        transport, the response writer's `drain`, and whether frames are compressed."""
+
+        compressed = True  # until prepared
+
         async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
             request = environ["aiohttp.request"]
             self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=compress)
-            await self._sock.prepare(request)
+            self.drain = (await self._sock.prepare(request)).drain
+            self.transport = request.transport
+            self.compressed = bool(self._sock.compress)
             self.environ = environ
             await self.handler(self)
             return self._sock
@@ -139,7 +146,7 @@ async def _close(sock: Any) -> None:
     ping_interval + ping_timeout (45 s). Pinned in tests/unit/test_socket_internals.py.
     """
     await sock.close(wait=False)
-    if sock.upgraded:
+    if sock.upgraded and not getattr(sock, "direct", False):  # a DirectSocket closes after the packet itself
         sock.queue.put_nowait(None)
 
 

@@ -62,7 +62,13 @@ def _message(ack: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-async def test_js_client_chat_flow(client: TestClient[Any, Any], mailbox: Mailbox) -> None:
+# WebSocket from the start (the app's choice), long polling upgraded to a WebSocket (the library's
+# default), and long polling only: the server writes WebSocket frames itself (realtime/direct_socket.py).
+TRANSPORTS = {"websocket": ["websocket"], "upgrade": ["polling", "websocket"], "polling": ["polling"]}
+
+
+@pytest.mark.parametrize("transports", list(TRANSPORTS.values()), ids=list(TRANSPORTS))
+async def test_js_client_chat_flow(client: TestClient[Any, Any], mailbox: Mailbox, transports: list[str]) -> None:
     node = _node()
     a, b = await signup(client, mailbox), await signup(client, mailbox)
     pid = (await create_project(client, a))["id"]
@@ -77,6 +83,7 @@ async def test_js_client_chat_flow(client: TestClient[Any, Any], mailbox: Mailbo
             "a": {"token": a["access_token"], "user_id": a_id},
             "b": {"token": b["access_token"], "user_id": b_id},
             "feedback_id": fid,
+            "transports": transports,
         },
     )
     assert seen["client"]["version"].startswith("4.")

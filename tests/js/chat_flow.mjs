@@ -1,7 +1,8 @@
 // The /chat flow with the official JavaScript client (socket.io-client v4, as the Next.js app uses it).
 //
 //   node tests/js/chat_flow.mjs '{"url": "http://127.0.0.1:PORT", "a": {"token": "...", "user_id": 1},
-//                                 "b": {"token": "...", "user_id": 2}, "feedback_id": 3}'
+//                                 "b": {"token": "...", "user_id": 2}, "feedback_id": 3,
+//                                 "transports": ["polling", "websocket"]}'   (default: websocket only)
 //
 // Prints ONE JSON line with what it observed (acks and received events, no verdicts); the Python test
 // (tests/e2e/test_js_client.py) asserts on it. Every wait has a timeout: on any timeout or exception it
@@ -26,11 +27,11 @@ function within(promise, what, ms = WAIT_MS) {
 
 /** A /chat socket that queues every server event, like tests/chat_client.py. */
 class Chat {
-  constructor(name, url, auth) {
+  constructor(name, url, auth, transports) {
     this.name = name;
     this.queues = Object.fromEntries(KINDS.map((k) => [k, []]));
     this.waiters = Object.fromEntries(KINDS.map((k) => [k, []]));
-    const opts = { transports: ["websocket"], forceNew: true, reconnection: false, autoConnect: false };
+    const opts = { transports, forceNew: true, reconnection: false, autoConnect: false };
     if (auth !== undefined) opts.auth = auth;
     this.socket = io(`${url}/chat`, opts);
     for (const kind of KINDS) {
@@ -116,11 +117,11 @@ function clientVersion() {
 
 async function main() {
   if (process.argv.length !== 3) throw new Error("usage: node chat_flow.mjs '<json>'");
-  const { url, a: userA, b: userB, feedback_id: fid } = JSON.parse(process.argv[2]);
+  const { url, a: userA, b: userB, feedback_id: fid, transports = ["websocket"] } = JSON.parse(process.argv[2]);
   const seen = { client: { name: "socket.io-client", version: clientVersion() } };
   const sockets = [];
   const chat = (name, auth) => {
-    const c = new Chat(name, url, auth);
+    const c = new Chat(name, url, auth, transports);
     sockets.push(c);
     return c;
   };

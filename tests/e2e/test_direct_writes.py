@@ -1,0 +1,94 @@
+"""Direct WebSocket writes (realtime/direct_socket.py) on a running server, with real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+
+from roughcut import keys
+from roughcut.realtime.direct_socket import DirectSocket
+from tests.helpers import Mailbox, signup
+from tests.raw_socket import RawSocket
+
+SOCKETS = 10
+FRAMES = 1500
+PAD = "x" * 8000  # 1,500 frames of ~8 KB: far past what the kernel's socket buffers take for a client not reading
+WAIT = 20.0
+
+
+def _library_tasks() -> list[str]:
+    """Tasks python-engineio runs per WebSocket (its writer, a reader per frame, the ping sleeper)."""
+    names = [getattr(t.get_coro(), "__qualname__", "") for t in asyncio.all_tasks()]
+    return [n for n in names if n.startswith("AsyncSocket.")]
+
+
+async def _open(client: TestClient[Any, Any], count: int) -> tuple[aiohttp.ClientSession, list[RawSocket]]:
+    session = aiohttp.ClientSession()
+    sockets = [await RawSocket.open(session, str(client.make_url("/"))) for _ in range(count)]
+    return session, sockets
+
+
+async def test_websockets_run_without_the_librarys_tasks_per_socket(make_client: Any) -> None:
+    client = await make_client()
+    session, _sockets = await _open(client, SOCKETS)
+    try:
+        eio = client.app[keys.SIO].eio
+        assert len(eio.sockets) == SOCKETS
+        assert all(type(s) is DirectSocket and s.direct for s in eio.sockets.values())
+        assert _library_tasks() == []
+    finally:
+        await session.close()
+
+
+async def test_with_deflate_the_librarys_writer_runs(make_client: Any) -> None:
+    """Compressed frames cannot be prebuilt: those sockets keep engine.io's writer (and its tasks)."""
+    client = await make_client(ws_compression=True)
+    session = aiohttp.ClientSession()
+    url = str(client.make_url("/socket.io/?EIO=4&transport=websocket"))
+    opened = []  # kept referenced: a collected client WebSocket closes
+    try:
+        for _ in range(SOCKETS):
+            ws = await session.ws_connect(url, compress=15)
+            opened.append(ws)
+            assert (await ws.receive_str(timeout=WAIT)).startswith("0{")
+            assert ws.compress == 15  # permessage-deflate was negotiated
+        eio = client.app[keys.SIO].eio
+        assert len(eio.sockets) == SOCKETS and not any(s.direct for s in eio.sockets.values())
+        writers = [n for n in _library_tasks() if "writer" in n]
+        assert len(writers) == SOCKETS
+    finally:
+        await session.close()
+
+
+async def test_a_client_that_stops_reading_gets_every_frame_in_order(
+    client: TestClient[Any, Any], mailbox: Mailbox
+) -> None:
+    me = await signup(client, mailbox)
+    sio = client.app[keys.SIO]
+    async with aiohttp.ClientSession() as session:
+        raw = await RawSocket.open(session, str(client.make_url("/")))
+        await raw.connect(["/"], me["access_token"])
+        ((eio_sid, sock),) = sio.eio.sockets.items()
+        sid = sio.manager.sid_from_eio_sid(eio_sid, "/")
+        queued = 0
+        for n in range(FRAMES):  # the client reads nothing meanwhile
+            await sio.emit("big", {"n": n, "pad": PAD}, to=sid, namespace="/")
+            queued = max(queued, sock.queue.qsize())
+        assert queued > 0  # the transport filled up and frames queued behind the drain task
+
+        seen: list[int] = []
+        async with asyncio.timeout(WAIT):
+            while len(seen) < FRAMES:
+                message = await raw.ws.receive()
+                assert message.type == aiohttp.WSMsgType.TEXT, message
+                if message.data.startswith('42["big"'):
+                    seen.append(json.loads(message.data[2:])[1]["n"])
+        assert seen == list(range(FRAMES))
+        drainer = sock._drainer
+        if drainer is not None:  # it may still be returning after its last write
+            await asyncio.wait_for(drainer, WAIT)
+        assert sock.queue.empty() and sock.direct

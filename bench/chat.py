@@ -1,14 +1,18 @@
-"""Chat-room benchmark: roughcut `/chat` (PostgreSQL + Redis, every message stored) against a bare relay.
+"""Chat-room benchmark: roughcut `/chat` (PostgreSQL + Redis, every message stored) against two bare baselines.
 
     python -m bench.chat [--rooms 50] [--members 20] [--seconds 10] [--rate 1000 2000 ...]
-    python -m bench.chat --ramp [--ramp-start 500] [--ramp-factor 1.25] [--step-seconds 8]
+    python -m bench.chat --ramp [--ramp-start 500] [--ramp-factor 1.25] [--step-seconds 8] [--repeats 6]
+    python -m bench.chat --servers relay roughcut ...
 
 Seeds R rooms of M members in a fresh PostgreSQL database (`roughcut loadtest-seed`), then runs the Node load
-generator (bench/chat_load.mjs, pinned to core 1) against the bare python-socketio relay (bench/relay.py) and
-against `roughcut serve` (each pinned to core 0). Fixed mode measures each `--rate`; ramp mode raises the rate
-until p99 > 100 ms or any loss, refines between the last held and the first failed rate, then runs roughcut at
-half the relay's saturation rate. After every roughcut run PostgreSQL must hold each sent message exactly once
-with gap-free seqs. Prints one JSON line per measurement and a summary line.
+generator (bench/chat_load.mjs, pinned to core 1) against each chosen server pinned to core 0: the bare
+python-socketio relay (bench/relay.py), `roughcut serve`, and Node socket.io (bench/node_server.mjs). Each repeat
+measures every server back to back in that order (relay, roughcut, node, relay, roughcut, node, ...), so the ratios
+within a repeat share the box's load of the moment. Fixed mode measures each `--rate`; ramp mode raises the rate
+until p99 > 100 ms or any loss, refines between the last held and the first failed rate, then runs roughcut at half
+the relay's saturation rate of the same repeat. After every roughcut run PostgreSQL must hold each sent message
+exactly once with gap-free seqs (the baselines store nothing). Prints one JSON line per measurement, one per
+repeat in ramp mode (saturations and the ratios roughcut/relay and roughcut/node), and a summary line.
 """
 
 from __future__ import annotations
@@ -18,11 +22,8 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import platform
-import shutil
-import subprocess
-import sys
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -31,21 +32,26 @@ from typing import Any
 import asyncpg
 
 from bench.common import (
+    BENCH_DIR,
     CLIENT_CPU,
     PG_HOST,
     REDIS_URL,
     Server,
     cpu_seconds,
     drop_database,
+    ensure_node_modules,
     fresh_database,
-    launch,
+    node_server,
     pin_to,
+    pinned,
+    relay,
+    seed_rooms,
     server,
 )
 
 DB_NAME = "roughcut_bench_chat"
-SERVERS = ("relay", "roughcut")
-BENCH_DIR = Path(__file__).resolve().parent
+# Measured in this order within a repeat: roughcut's half-relay run needs the relay's rate of the same repeat.
+SERVERS = ("relay", "roughcut", "node")
 LOADER = BENCH_DIR / "chat_load.mjs"
 P99_LIMIT_MS = 100.0  # a rate is held while p99 stays under this, with nothing lost
 RAMP_START = 500.0  # messages/s sent, all rooms together
@@ -54,42 +60,17 @@ RAMP_MAX = 200_000.0
 RAMP_STEP_SECONDS = 8.0
 REFINE_STEPS = 2  # geometric bisections between the last held and the first failed rate
 GENERATOR_SLACK = 0.95  # a step counts only if the generator really sent this share of the rate
-GOAL_RATIO = 0.7  # roughcut's saturation against the relay's
+# Issue 12's goals: roughcut's saturation against each baseline's (medians of the per-repeat ratios), and its
+# p99 at half the relay's saturation rate.
+GOAL_OVER_RELAY = 1.0
+GOAL_OVER_NODE = 0.5
+GOAL_HALF_P99_MS = 50.0
 DRAIN_SECONDS = 5.0
 LOADER_OVERHEAD = 180.0  # seconds for connecting, draining and exiting on top of the send time
 SETTLE_POLL = 0.3  # seconds between two counts of the stored messages
 SETTLE_TIMEOUT = 10.0
 # The per-socket send budget at the highest values Settings accepts: the bench measures the relay, not limits.
 CHAT_BUDGET = "10000"
-
-
-def ensure_node_modules() -> None:
-    """Install the generator's pinned packages (package-lock.json) when node_modules is missing."""
-    if (BENCH_DIR / "node_modules" / "socket.io-client").exists():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise SystemExit("bench.chat: needs Node.js and npm for the load generator")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BENCH_DIR, check=True, stdout=subprocess.DEVNULL)
-
-
-def pinned(cpu: int, cmd: list[str]) -> list[str]:
-    """`cmd` under `taskset -c cpu` where taskset exists."""
-    return ["taskset", "-c", str(cpu), *cmd] if shutil.which("taskset") else cmd
-
-
-def seed_rooms(db_url: str, data_dir: Path, rooms: int, members: int) -> Path:
-    """Run `roughcut loadtest-seed` on the bench database; its tokens are signed with data_dir's key."""
-    out = data_dir / "seed.json"
-    env = {**os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "roughcut", "loadtest-seed", "--rooms", str(rooms), "--members", str(members)]
-    subprocess.run([*cmd, "--out", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
-    return out
-
-
-def relay() -> contextlib.AbstractAsyncContextManager[Server]:
-    """Run the bare relay pinned to SERVER_CPU until the block ends."""
-    return launch("relay", ["-m", "bench.relay"])
 
 
 async def generate(srv: Server, name: str, seed_file: Path, rate: float, seconds: float) -> dict[str, Any]:
@@ -158,7 +139,7 @@ def failures(result: dict[str, Any], p99_limit: float) -> list[str]:
 
 
 class Bench:
-    """Runs measurements against one server, keeping roughcut's stored-message tally for the checks."""
+    """Runs measurements, keeping roughcut's stored-message tally for the checks and the repeat under way."""
 
     def __init__(self, seed_file: Path, p99_limit: float = P99_LIMIT_MS, ramp_max: float = RAMP_MAX) -> None:
         self.seed_file = seed_file
@@ -166,6 +147,7 @@ class Bench:
         self.ramp_max = ramp_max
         self.report: list[dict[str, Any]] = []
         self.stored_total = 0  # messages in PostgreSQL before the next roughcut run
+        self.repeat = 1
 
     async def measure(self, srv: Server, name: str, rate: float, seconds: float, phase: str) -> dict[str, Any]:
         """One run, checked, printed and kept."""
@@ -174,7 +156,7 @@ class Bench:
             result.update(await verify(self.stored_total, result["sent"]))
             self.stored_total = result["stored_total"]
         reasons = failures(result, self.p99_limit)
-        result.update(phase=phase, held=not reasons, failed_on=reasons)
+        result.update(repeat=self.repeat, phase=phase, held=not reasons, failed_on=reasons)
         print(json.dumps(result), flush=True)
         self.report.append(result)
         return result
@@ -203,11 +185,31 @@ class Bench:
         return best
 
 
+def start(name: str, env: dict[str, str], data_dir: Path) -> contextlib.AbstractAsyncContextManager[Server]:
+    """Run one of SERVERS pinned to SERVER_CPU until the block ends."""
+    if name == "roughcut":
+        return server(env, data_dir)
+    return relay() if name == "relay" else node_server()
+
+
 def _saturation(best: dict[str, Any] | None) -> dict[str, Any]:
     """The highest rate held and what it delivered."""
     if best is None:
         return {"rate": 0, "delivered_per_s": 0.0, "p99_ms": None}
     return {"rate": best["rate"], "delivered_per_s": best["delivered_per_s"], "p99_ms": best["p99_ms"]}
+
+
+def _ratio(sat: dict[str, dict[str, Any]], baseline: str) -> float | None:
+    """Roughcut's saturation rate over a baseline's, when both were measured and the baseline held a rate."""
+    if "roughcut" not in sat or not sat.get(baseline, {}).get("rate"):
+        return None
+    ratio: float = sat["roughcut"]["rate"] / sat[baseline]["rate"]
+    return round(ratio, 3)
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(statistics.median(known), 3) if known else None
 
 
 def _totals(report: list[dict[str, Any]]) -> dict[str, Any]:
@@ -222,47 +224,62 @@ def _totals(report: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+async def ramp_repeat(bench: Bench, args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> dict[str, Any]:
+    """One repeat: each server's saturation, back to back, and roughcut at half the relay's saturation rate."""
+    sat: dict[str, dict[str, Any]] = {}
+    at_half: dict[str, Any] | None = None
+    for name in args.servers:
+        async with start(name, env, data_dir) as srv:
+            best = await bench.ramp(srv, name, args.ramp_start, args.ramp_factor, args.step_seconds)
+            sat[name] = _saturation(best)
+            half = round(sat.get("relay", {}).get("rate", 0) / 2)
+            if name == "roughcut" and half:
+                at_half = await bench.measure(srv, name, half, args.seconds, "half_relay")
+    line = {"repeat": bench.repeat, **sat}
+    line.update(roughcut_over_relay=_ratio(sat, "relay"), roughcut_over_node=_ratio(sat, "node"))
+    line.update(half_relay_rate=at_half["rate"] if at_half else None)
+    line.update(half_relay_p99_ms=at_half["p99_ms"] if at_half else None, half_relay_lost=at_half and at_half["lost"])
+    print(json.dumps(line), flush=True)
+    return line
+
+
 async def ramp_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> dict[str, Any]:
-    """Both servers' saturation, their ratio, and roughcut at half the relay's saturation rate."""
-    async with relay() as srv:
-        relay_best = await bench.ramp(srv, "relay", args.ramp_start, args.ramp_factor, args.step_seconds)
-    half = round(relay_best["rate"] / 2) if relay_best else 0
-    at_half = None
-    async with server(env, data_dir) as srv:
-        roughcut_best = await bench.ramp(srv, "roughcut", args.ramp_start, args.ramp_factor, args.step_seconds)
-        if half:
-            at_half = await bench.measure(srv, "roughcut", half, args.seconds, "half_relay")
-    relay_sat, roughcut_sat = _saturation(relay_best), _saturation(roughcut_best)
-    ratio = round(roughcut_sat["rate"] / relay_sat["rate"], 3) if relay_sat["rate"] else None
+    """`--repeats` interleaved ramps; the per-repeat ratios and their medians against issue 12's goals."""
+    repeats = []
+    for bench.repeat in range(1, args.repeats + 1):
+        repeats.append(await ramp_repeat(bench, args, env, data_dir))
+    over_relay = _median([r["roughcut_over_relay"] for r in repeats])
+    over_node = _median([r["roughcut_over_node"] for r in repeats])
+    half_p99 = _median([r["half_relay_p99_ms"] for r in repeats])
     totals = _totals(bench.report)
-    half_p99 = at_half["p99_ms"] if at_half else None
     return {
-        "relay": relay_sat,
-        "roughcut": roughcut_sat,
-        "ratio": ratio,
-        "half_relay_rate": half,
-        "half_relay_p99_ms": half_p99,
+        "per_repeat": [{k: v for k, v in r.items() if k != "repeat"} for r in repeats],
+        "roughcut_over_relay": [r["roughcut_over_relay"] for r in repeats],
+        "roughcut_over_node": [r["roughcut_over_node"] for r in repeats],
+        "roughcut_over_relay_median": over_relay,
+        "roughcut_over_node_median": over_node,
+        "half_relay_p99_ms_median": half_p99,
         **totals,
         "goals": {
-            "ratio_at_least_0_7": ratio is not None and ratio >= GOAL_RATIO,
-            "p99_under_100ms_at_half": half_p99 is not None and half_p99 < P99_LIMIT_MS,
-            "zero_lost": bool(at_half and at_half["lost"] == 0),  # held ramp steps lose nothing by definition
+            "over_relay_median_at_least_1_0": over_relay is not None and over_relay >= GOAL_OVER_RELAY,
+            "over_node_median_at_least_0_5": over_node is not None and over_node >= GOAL_OVER_NODE,
+            "half_relay_p99_median_under_50ms": half_p99 is not None and half_p99 < GOAL_HALF_P99_MS,
+            # held ramp steps lose nothing by definition; the half-relay runs must not either
+            "zero_lost_at_half": all(r["half_relay_lost"] == 0 for r in repeats if r["half_relay_rate"]),
             "zero_stored_twice": totals["stored_twice"] == 0,
         },
     }
 
 
 async def fixed_mode(bench: Bench, args: argparse.Namespace, env: dict[str, str], data_dir: Path) -> dict[str, Any]:
-    """Each server at each `--rate`."""
-    if not args.skip_relay:
-        async with relay() as srv:
-            for rate in args.rate:
-                await bench.measure(srv, "relay", rate, args.seconds, "fixed")
-    async with server(env, data_dir) as srv:
-        for rate in args.rate:
-            await bench.measure(srv, "roughcut", rate, args.seconds, "fixed")
-    keys = ("rate", "delivered_per_s", "p99_ms", "lost", "duplicated", "held")
-    runs = {name: [{k: r[k] for k in keys} for r in bench.report if r["server"] == name] for name in SERVERS}
+    """Each server at each `--rate`, servers back to back within each of `--repeats` repeats."""
+    for bench.repeat in range(1, args.repeats + 1):
+        for name in args.servers:
+            async with start(name, env, data_dir) as srv:
+                for rate in args.rate:
+                    await bench.measure(srv, name, rate, args.seconds, "fixed")
+    keys = ("repeat", "rate", "delivered_per_s", "p99_ms", "lost", "duplicated", "held")
+    runs = {name: [{k: r[k] for k in keys} for r in bench.report if r["server"] == name] for name in args.servers}
     return {"runs": runs, **_totals(bench.report), "all_held": all(r["held"] for r in bench.report)}
 
 
@@ -272,15 +289,17 @@ async def main() -> None:
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each fixed-rate run")
     parser.add_argument("--rate", type=float, nargs="+", default=[1000.0], help="messages/s sent in all rooms")
+    parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS), help="run in SERVERS order")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of every server, back to back")
     parser.add_argument("--ramp", action="store_true", help="find each server's highest rate held")
     parser.add_argument("--ramp-start", type=float, default=RAMP_START)
     parser.add_argument("--ramp-factor", type=float, default=RAMP_FACTOR)
     parser.add_argument("--step-seconds", type=float, default=RAMP_STEP_SECONDS)
     parser.add_argument("--ramp-max", type=float, default=RAMP_MAX, help="stop raising the rate past this")
     parser.add_argument("--p99-limit", type=float, default=P99_LIMIT_MS, help="ms; a step above it is not held")
-    parser.add_argument("--skip-relay", action="store_true", help="fixed rates on roughcut only (for tuning)")
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database for inspection")
     args = parser.parse_args()
+    args.servers = [name for name in SERVERS if name in args.servers]
     pin_to(CLIENT_CPU)
     ensure_node_modules()
     db_url = await fresh_database(DB_NAME)
@@ -295,6 +314,7 @@ async def main() -> None:
     }
     summary: dict[str, Any] = {"summary": "ramp" if args.ramp else "fixed"}
     summary.update(rooms=args.rooms, members=args.members, machine=f"{platform.machine()} {platform.python_version()}")
+    summary.update(servers=args.servers, repeats=args.repeats)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-chat-") as tmp:
             data_dir = Path(tmp)

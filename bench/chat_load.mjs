@@ -6,6 +6,11 @@
 // each to its room, sends `--rate` messages/s in total for `--seconds` (spread evenly over rooms and members),
 // then waits up to `--drain` seconds for every copy. Each delivered copy is timed (receive - send, one clock)
 // and checked per receiver for duplicates. Prints ONE JSON line.
+//
+//   node bench/chat_load.mjs --seed seed.json --url URL --idle [--offset K] [--connections N]   (bench/idle_memory.py)
+//
+// Idle mode connects and joins N members (room by room, skipping the first K), prints ONE JSON line once every
+// join is acked, then holds the sockets open, sending nothing, until stdin closes or SIGTERM.
 
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -32,6 +37,9 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "10" },
     drain: { type: "string", default: "5" },
     server: { type: "string", default: "server" },
+    idle: { type: "boolean", default: false },
+    connections: { type: "string" },
+    offset: { type: "string", default: "0" },
   },
 });
 if (!args.seed || !args.url) {
@@ -156,10 +164,11 @@ function connect(r, j) {
   });
 }
 
-async function connectAll() {
+async function connectAll(offset = 0, limit = R * M) {
   const sockets = ROOMS.map(() => new Array(M));
-  const jobs = [];
-  for (let r = 0; r < R; r++) for (let j = 0; j < M; j++) jobs.push([r, j]);
+  const all = [];
+  for (let r = 0; r < R; r++) for (let j = 0; j < M; j++) all.push([r, j]);
+  const jobs = all.slice(offset, offset + limit);
   let next = 0;
   const worker = async () => {
     while (next < jobs.length) {
@@ -261,7 +270,17 @@ async function main() {
   setTimeout(() => process.exit(0), 200);
 }
 
-main().catch((err) => {
+async function idle() {
+  const connectStart = performance.now();
+  const sockets = await connectAll(Number(args.offset), Number(args.connections ?? R * M));
+  const connected = sockets.flat().filter(Boolean).length;
+  const connectSeconds = (performance.now() - connectStart) / 1000;
+  console.log(JSON.stringify({ server: args.server, connected, connect_s: round(connectSeconds) }));
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.resume();
+}
+
+(args.idle ? idle() : main()).catch((err) => {
   console.error(`chat_load: ${err.stack || err}`);
   process.exit(1);
 });

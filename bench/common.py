@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -28,7 +29,9 @@ PG_HOST = os.environ.get("BENCH_PG_HOST", "postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SERVER_CPU = 0
 READY_TIMEOUT = 60.0
+EXIT_TIMEOUT = 30.0
 CLIENT_CPU = 1
+BENCH_DIR = Path(__file__).resolve().parent
 
 
 def free_port() -> int:
@@ -73,6 +76,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def memory(pid: int) -> dict[str, int]:
+    """A process's resident bytes: RSS, PSS (shared pages split among their users) and USS (its private pages)."""
+    kib = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, value = line.split(":", 1)
+        kib[key] = int(value.split()[0])
+    return {
+        "rss": kib["Rss"] * 1024,
+        "pss": kib["Pss"] * 1024,
+        "uss": (kib["Private_Clean"] + kib["Private_Dirty"]) * 1024,
+    }
+
+
+def pinned(cpu: int, cmd: list[str]) -> list[str]:
+    """`cmd` under `taskset -c cpu` where taskset exists."""
+    return ["taskset", "-c", str(cpu), *cmd] if shutil.which("taskset") else cmd
+
+
+def ensure_node_modules() -> None:
+    """Install the pinned Node packages (`npm ci` from bench/package-lock.json) when one is missing."""
+    wanted = json.loads((BENCH_DIR / "package.json").read_text())["dependencies"]
+    if all((BENCH_DIR / "node_modules" / name).exists() for name in wanted):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("bench: needs Node.js and npm for the load generator and the Node baseline")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=BENCH_DIR, check=True, stdout=subprocess.DEVNULL)
+
+
+def seed_rooms(db_url: str, data_dir: Path, rooms: int, members: int) -> Path:
+    """Run `roughcut loadtest-seed` on a bench database; its tokens are signed with data_dir's key."""
+    out = data_dir / "seed.json"
+    env = {**os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "roughcut", "loadtest-seed", "--rooms", str(rooms), "--members", str(members)]
+    subprocess.run([*cmd, "--out", str(out)], env=env, check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
 @dataclass
 class Server:
     base: str
@@ -82,15 +123,20 @@ class Server:
 @contextlib.asynccontextmanager
 async def launch(name: str, args: list[str], env: dict[str, str] | None = None) -> AsyncIterator[Server]:
     """Run `python <args> --port P` pinned to SERVER_CPU until the block ends, once /readyz answers."""
+    async with launch_command(name, [sys.executable, *args], env) as srv:
+        yield srv
+
+
+@contextlib.asynccontextmanager
+async def launch_command(name: str, cmd: list[str], env: dict[str, str] | None = None) -> AsyncIterator[Server]:
+    """Run `<cmd> --port P` pinned to SERVER_CPU until the block ends, once /readyz answers."""
     port = free_port()
-    cmd = [sys.executable, *args, "--port", str(port)]
-    if shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
+    cmd = pinned(SERVER_CPU, [*cmd, "--port", str(port)])
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             cmd,
             env={**os.environ, **(env or {})},
-            cwd=Path(__file__).parent.parent,
+            cwd=BENCH_DIR.parent,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -111,8 +157,31 @@ async def launch(name: str, args: list[str], env: dict[str, str] | None = None) 
                     await asyncio.sleep(0.2)
             yield Server(base, proc.pid)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(name, proc)
+
+
+def stop(name: str, proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL past EXIT_TIMEOUT so no server outlives the bench; a slow exit is reported."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=EXIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"{name} did not exit within {EXIT_TIMEOUT:g} s of SIGTERM; killed") from None
+
+
+def relay() -> contextlib.AbstractAsyncContextManager[Server]:
+    """Run the bare python-socketio relay (bench/relay.py) pinned to SERVER_CPU until the block ends."""
+    return launch("relay", ["-m", "bench.relay"])
+
+
+def node_server() -> contextlib.AbstractAsyncContextManager[Server]:
+    """Run the Node socket.io baseline (bench/node_server.mjs) pinned to SERVER_CPU until the block ends.
+
+    `--expose-gc` lets bench/idle_memory.py ask it for a full collection (SIGUSR2) before reading its RSS.
+    """
+    return launch_command("node", ["node", "--expose-gc", str(BENCH_DIR / "node_server.mjs")])
 
 
 @contextlib.asynccontextmanager

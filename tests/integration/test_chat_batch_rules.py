@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roughcut.domain import errors
 from roughcut.domain.chat_model import PostMessage, Sent
 from roughcut.domain.events import Committed, MessagePosted
-from roughcut.storage import migrate
 from roughcut.storage import tables as t
-from roughcut.storage.db import make_engine
 from roughcut.storage.repos.chat import GroupCommitWriter
 
 WAIT = 10.0
@@ -33,17 +29,6 @@ class Batches:
 
     async def publish(self, batch: Sequence[Committed]) -> None:
         self.batches.append(list(batch))
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def engine(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "postgresql":
-        eng = make_engine(pg_url)
-    else:
-        eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
-        await migrate.upgrade(eng)
-    yield eng
-    await eng.dispose()
 
 
 async def _user(conn: object, name: str) -> int:

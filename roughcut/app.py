@@ -15,6 +15,7 @@ from aiohttp.typedefs import Middleware
 from roughcut import keys
 from roughcut.config import Settings
 from roughcut.http import middlewares
+from roughcut.http.admission import ADMISSION, Admission, admission_control
 from roughcut.http.api import create_api
 from roughcut.http.blob_routes import add_blob_routes
 from roughcut.http.headers import security_headers
@@ -42,7 +43,11 @@ def create_app(settings: Settings) -> web.Application:
     chain: list[Middleware] = [middlewares.request_context, middlewares.problem_errors]
     if settings.trusted_proxies:  # inside problem_errors, so a malformed header is a problem+json 400
         chain.append(middlewares.forwarded_for(settings.trusted_proxies))
+    # Innermost of these, before the token check and the rate limits: a refused request costs next to nothing.
+    gate = Admission(settings.api_concurrency, settings.api_queue, settings.api_queue_timeout)
+    chain.append(admission_control(gate))
     app = web.Application(middlewares=chain)
+    app[ADMISSION] = gate
     app[keys.SETTINGS] = settings
     app[DRAINED] = asyncio.Event()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)

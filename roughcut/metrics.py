@@ -32,6 +32,10 @@ CACHE_READS = Counter(
     "roughcut_response_cache_reads_total", "Cacheable reads by resource and outcome", ["resource", "outcome"]
 )
 
+# REST admission control (http/admission.py): admitted at once, admitted after waiting in the queue, refused
+# because the queue was full, or refused because the wait outlasted API_QUEUE_TIMEOUT_MS.
+ADMISSIONS = Counter("roughcut_api_admissions_total", "REST requests by admission outcome", ["outcome"])
+
 
 def count_statements(engine: AsyncEngine) -> None:
     """Count every statement the engine executes (benchmarks read it to check N+1 freedom)."""

@@ -27,6 +27,10 @@ PG_HOST = os.environ.get("TEST_PG_HOST", "postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
 GENEROUS = RateLimit(10_000, 60)
+# Admission control (http/admission.py) that lets every test read wait: the suite shares two cores with
+# itself, and a read refused for waiting 0.5 s behind a busy loop is not what any test is about.
+PATIENT_QUEUE = 100_000
+PATIENT_WAIT = 60.0
 
 
 @pytest.fixture(scope="session")
@@ -139,6 +143,8 @@ def pg_settings(pg_url: str, redis_prefix: str, smtp: tuple[str, Mailbox], key_d
         rate_api=GENEROUS,
         rate_api_ip=GENEROUS,
         socket_event_burst=100_000,
+        api_queue=PATIENT_QUEUE,
+        api_queue_timeout=PATIENT_WAIT,
         job_worker=False,  # no background statements in tests that count them: ask for a worker (job_worker=True)
     )
 
@@ -158,6 +164,8 @@ def sqlite_settings(tmp_path: Path, smtp: tuple[str, Mailbox]) -> Settings:
         rate_api=GENEROUS,
         rate_api_ip=GENEROUS,
         socket_event_burst=100_000,
+        api_queue=PATIENT_QUEUE,
+        api_queue_timeout=PATIENT_WAIT,
         job_worker=False,
     )
 

@@ -178,6 +178,16 @@ class Settings:
     presence_away_after: float = 300.0  # a socket that sends nothing for this long counts as away (0: never)
     db_pool_size: int = 20
     db_max_overflow: int = 10
+    # Admission control of REST requests (http/admission.py): at most `api_concurrency` in progress, at most
+    # `api_queue` more waiting in arrival order, none waiting longer than `api_queue_timeout` seconds; past
+    # either bound a 503 with Retry-After. 40 is twice the default pool: a read holds a connection for about
+    # half its time in the handler (the token, the rate limit and the render need none), so twice the pool
+    # keeps every connection busy without requests queueing for one inside the pool; on one core each more
+    # only lengthens every admitted request's turn. 256 waiting drain in the wait bound at ~500 reads/s, and
+    # the wait bound leaves half of a 1 s budget for the request itself.
+    api_concurrency: int = 40
+    api_queue: int = 256
+    api_queue_timeout: float = 0.5
     s3_bucket: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
@@ -323,6 +333,9 @@ class Settings:
             presence_away_after=float(_int(e, "PRESENCE_AWAY_AFTER", 300, 0, 86_400)),
             db_pool_size=_int(e, "DB_POOL_SIZE", 20, 1, 500),
             db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 10, 0, 500),
+            api_concurrency=_int(e, "API_CONCURRENCY", 40, 1, 10_000),
+            api_queue=_int(e, "API_QUEUE", 256, 0, 100_000),
+            api_queue_timeout=_int(e, "API_QUEUE_TIMEOUT_MS", 500, 1, 60_000) / 1000,
             s3_bucket=e.get("S3_BUCKET", ""),
             s3_endpoint_url=_url(e, "S3_ENDPOINT_URL"),
             s3_region=e.get("S3_REGION", "us-east-1"),

@@ -9,11 +9,24 @@ a pooled connection, so writers waiting for each other never hold the connection
   BEGIN deferred and, under WAL, run beside the writer.
 - PostgreSQL: slots for half the pool. Row locks order the writers; the cap only keeps a queue of
   writers parked on one hot project's row lock (each with a connection) from taking the whole pool.
+
+Reads on PostgreSQL run without an explicit transaction (`connect(write=False)`: AUTOCOMMIT). A read
+transaction bought nothing there: at READ COMMITTED, the isolation every connection uses, each statement
+takes its own snapshot whether or not a BEGIN came first, so a read of several statements was never one
+snapshot. It cost two round trips (BEGIN, ROLLBACK) and, worse, left the connection `idle in transaction`
+on the server whenever the request waited for the CPU between its statements. Safety net: a unit of work
+that is not declared `@writes` but writes anyway (storage tests drive `SqlUnitOfWork` directly) gets its
+transaction back at its first statement that is not a plain SELECT (a write, or a SELECT ... FOR UPDATE
+/ SHARE): `_begin_at_first_write` turns autocommit off just before it, so from there to `commit()` it is
+one transaction, as before; the plain SELECTs before it saw what they would have seen inside one.
+SQLite keeps its deferred BEGIN for reads: it is local (no round trip) and, under WAL, it is what holds
+one snapshot across the read's statements.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
@@ -29,6 +42,10 @@ from roughcut.domain import errors
 SQLITE_BUSY_TIMEOUT_MS = 5000  # only another process (a CLI on the same file) can hold the lock now
 # Execution option on a connection whose transactions write: SQLite begins them IMMEDIATE.
 WRITER = "roughcut_writer"
+# Execution option on a PostgreSQL read connection (AUTOCOMMIT) that begins a transaction at its first write.
+READER = "roughcut_reader"
+# A SELECT that locks rows needs the transaction that holds the locks.
+_LOCKING = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b", re.IGNORECASE)
 # serialization_failure, deadlock_detected: the transaction did nothing and may simply run again.
 CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 
@@ -49,15 +66,34 @@ def write_slot(engine: AsyncEngine) -> asyncio.Semaphore | None:
 
 
 async def connect(engine: AsyncEngine, *, write: bool) -> AsyncConnection:
-    """A pooled connection; a writer's (take the slot first) begins IMMEDIATE on SQLite."""
+    """A pooled connection; a writer's (take the slot first) begins IMMEDIATE on SQLite; a reader's runs
+    each statement on its own on PostgreSQL (no BEGIN, no ROLLBACK, never idle in a transaction)."""
     conn = await engine.connect()
     if write and engine.dialect.name == "sqlite":
-        try:
-            await conn.execution_options(**{WRITER: True})  # this Connection only, not the pooled one
-        except BaseException:
-            await conn.close()
-            raise
+        options: dict[str, Any] = {WRITER: True}
+    elif not write and engine.dialect.name == "postgresql":
+        options = {"isolation_level": "AUTOCOMMIT", READER: True}
+    else:
+        return conn
+    try:
+        await conn.execution_options(**options)  # this Connection only; the pool resets it on return
+    except BaseException:
+        await conn.close()
+        raise
     return conn
+
+
+def _plain_read(statement: str) -> bool:
+    return statement.lstrip()[:6].upper() == "SELECT" and _LOCKING.search(statement) is None
+
+
+def _begin_at_first_write(conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+    """On a read connection, turn autocommit off before its first write or locking read: the statement then
+    BEGINs, and what follows up to commit or rollback is one transaction (see the module docstring)."""
+    if conn.get_execution_options().get(READER) and not _plain_read(statement):
+        dbapi = conn.connection.dbapi_connection
+        if conn.dialect.detect_autocommit_setting(dbapi):
+            conn.dialect.set_isolation_level(dbapi, conn.dialect.default_isolation_level)
 
 
 @asynccontextmanager
@@ -129,5 +165,6 @@ def make_engine(
         pool_recycle=1800,
         connect_args=connect_args or {},
     )
+    event.listen(engine.sync_engine, "before_cursor_execute", _begin_at_first_write)
     _slots[engine.sync_engine] = asyncio.Semaphore(max(1, (pool_size + max_overflow) // POOL_SHARE_OF_WRITERS))
     return engine

@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 
 class SqlUnitOfWork:
-    """`async with uow:` opens a transaction; `commit()` stores recorded events and publishes them."""
+    """`async with uow:` opens a transaction (a read's runs statement by statement on PostgreSQL, until its
+    first write: storage/db.py); `commit()` stores recorded events and publishes them."""
 
     users: SqlUsers
     codes: SqlEmailCodes

@@ -21,13 +21,14 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from roughcut.realtime.direct_socket import packet_frame
+from roughcut.realtime.room_index import IndexedRooms
 from roughcut.realtime.routing import Routes, topic_of
 
 log = logging.getLogger(__name__)
 SLOW_CLIENT_BACKLOG = 2000
 
 
-class DirectEmit(socketio.AsyncManager):  # type: ignore[misc]
+class DirectEmit(IndexedRooms):
     """The emit half of a manager; combine it with the in-process or the Redis manager.
 
     Entering a room also attends the room's topic (realtime/routing.py) before it returns, so the node

@@ -473,11 +473,19 @@ class Verdict:
     reset: int  # seconds until the next hit would be allowed (0 when allowed now)
 
 
+# (name, key, limit, window): one hit to count.
+Hit = tuple[str, str, int, int]
+
+
 class RateLimiter(Protocol):
     """Sliding-window limits per (name, key): in process, or shared by every node in Redis."""
 
     async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict:
         """Count one hit; raises LimiterUnavailable when the count cannot be made (Redis down)."""
+        ...
+
+    async def hit_many(self, hits: Sequence[Hit]) -> list[Verdict]:
+        """Count one hit on each of several limits at once (one round trip in Redis), each on its own."""
         ...
 
 

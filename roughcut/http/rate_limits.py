@@ -122,9 +122,8 @@ def api_rate_limits(per_user: RateLimit, per_ip: RateLimit) -> Middleware:
         if not outage.skipping():
             try:
                 async with slots:
-                    for name, rate, key in wanted:
-                        verdict = await limiter.hit(f"api_{name}", key, rate.limit, rate.window)
-                        counted.append(_Counted(name, rate, verdict))
+                    verdicts = await limiter.hit_many([(f"api_{n}", key, r.limit, r.window) for n, r, key in wanted])
+                counted = [_Counted(n, r, v) for (n, r, _key), v in zip(wanted, verdicts, strict=True)]
                 outage.answered()
             except errors.LimiterUnavailable as exc:
                 outage.failed(exc)

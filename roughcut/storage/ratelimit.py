@@ -11,12 +11,13 @@ import math
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from roughcut.domain import errors
-from roughcut.domain.ports import Verdict
+from roughcut.domain.ports import Hit, Verdict
 
 # Forget idle in-process keys past this many; the embedded default serves one node of modest load.
 MAX_LOCAL_KEYS = 100_000
@@ -24,20 +25,26 @@ MAX_LOCAL_KEYS = 100_000
 # ARGV[4] names the hit (a fresh uuid per call, kept when the client retries the call after a dropped
 # connection): a replay of a hit that was already logged answers "allowed" again instead of counting it
 # twice or refusing it, so the script is safe to retry (storage/redis_client.py).
+# Several limits are checked in one call (one round trip): KEYS[i] with ARGV[3i-1..3i+1] = window, limit,
+# member; ARGV[1] is the time. Each key is counted on its own, as separate calls would.
 _SLIDING_LOG = """
-local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-if redis.call('ZSCORE', key, ARGV[4]) then
-  return {1, limit - count, '0'}
+local now, out = tonumber(ARGV[1]), {}
+for i, key in ipairs(KEYS) do
+  local window, limit, member = tonumber(ARGV[3 * i - 1]), tonumber(ARGV[3 * i]), ARGV[3 * i + 1]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  if redis.call('ZSCORE', key, member) then
+    table.insert(out, {1, limit - count, '0'})
+  elseif count < limit then
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, math.ceil(window * 1000))
+    table.insert(out, {1, limit - count - 1, '0'})
+  else
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    table.insert(out, {0, 0, tostring(tonumber(oldest[2]) + window - now)})
+  end
 end
-if count < limit then
-  redis.call('ZADD', key, now, ARGV[4])
-  redis.call('PEXPIRE', key, math.ceil(window * 1000))
-  return {1, limit - count - 1, '0'}
-end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return {0, 0, tostring(tonumber(oldest[2]) + window - now)}
+return out
 """
 
 
@@ -59,6 +66,9 @@ class LocalRateLimiter:
             return Verdict(True, limit, limit - len(log), 0)
         return Verdict(False, limit, 0, max(1, math.ceil(log[0] + window - now)))
 
+    async def hit_many(self, hits: Sequence[Hit]) -> list[Verdict]:
+        return [await self.hit(*hit) for hit in hits]
+
 
 class RedisRateLimiter:
     """The same sliding log in a Redis sorted set, checked and updated atomically by a script."""
@@ -68,13 +78,23 @@ class RedisRateLimiter:
         self._script = redis.register_script(_SLIDING_LOG)
 
     async def hit(self, name: str, key: str, limit: int, window: int) -> Verdict:
-        rkey = f"{self._prefix}:rl:{name}:{key}"
+        (verdict,) = await self.hit_many([(name, key, limit, window)])
+        return verdict
+
+    async def hit_many(self, hits: Sequence[Hit]) -> list[Verdict]:
+        keys = [f"{self._prefix}:rl:{name}:{key}" for name, key, _limit, _window in hits]
+        args: list[float | int | str] = [time.time()]
+        for _name, _key, limit, window in hits:
+            args += [window, limit, uuid.uuid4().hex]
         try:
-            allowed, remaining, wait = await self._script(
-                keys=[rkey], args=[time.time(), window, limit, uuid.uuid4().hex]
-            )
+            answers = await self._script(keys=keys, args=args)
         except (RedisError, OSError) as exc:  # the caller decides whether to fail open or closed
             raise errors.LimiterUnavailable() from exc
-        if int(allowed):
-            return Verdict(True, limit, int(remaining), 0)
-        return Verdict(False, limit, 0, max(1, math.ceil(float(wait))))
+        return [_verdict(answer, hit[2]) for answer, hit in zip(answers, hits, strict=True)]
+
+
+def _verdict(answer: list[bytes | int], limit: int) -> Verdict:
+    allowed, remaining, wait = answer
+    if int(allowed):
+        return Verdict(True, limit, int(remaining), 0)
+    return Verdict(False, limit, 0, max(1, math.ceil(float(wait))))

@@ -170,3 +170,19 @@ async def test_rate_limiter_slides_per_key(backend: str, redis_prefix: str) -> N
     await asyncio.sleep(short[1].reset)
     assert (await limiter.hit("short", key, 1, 1)).allowed
     await client.aclose()
+
+
+@pytest.mark.parametrize("backend", ["local", "redis"])
+async def test_several_limits_are_counted_at_once_each_on_its_own(backend: str, redis_prefix: str) -> None:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    limiter = LocalRateLimiter() if backend == "local" else RedisRateLimiter(client, redis_prefix)
+    key = uuid.uuid4().hex
+    hits = [("api_ip", key, 3, 60), ("api_user", key, 2, 60)]
+    rounds = [await limiter.hit_many(hits) for _ in range(4)]
+    assert [[v.allowed for v in r] for r in rounds] == [[True, True], [True, True], [True, False], [False, False]]
+    assert [[v.remaining for v in r] for r in rounds] == [[2, 1], [1, 0], [0, 0], [0, 0]]
+    assert rounds[2][1].reset >= 58 and rounds[3][0].reset >= 58
+    # The same keys one at a time see what the batches counted.
+    assert not (await limiter.hit("api_ip", key, 3, 60)).allowed
+    assert (await limiter.hit("api_ip", key + "-other", 3, 60)).remaining == 2
+    await client.aclose()

@@ -7,10 +7,11 @@ Seeds rooms of 20 users in a fresh PostgreSQL database (`roughcut loadtest-seed`
 core 0: read its memory once it is steady, open N idle `/chat` websockets from the Node load generator
 (bench/chat_load.mjs --idle, core 1), each authenticated with its seeded token and joined to its room (roughcut
 checks both; the baselines ignore the token), wait for every join's ack, let the memory settle and read it again.
-The first tenth of the sockets is opened, settled and read on its own (see `measure`). Node gets a full garbage
-collection (SIGUSR2 under --expose-gc) before each reading; the Python servers expose none, so they are read as
-they are. Reports bytes per connection for RSS, PSS and USS (/proc/PID/smaps_rollup): one JSON line per server
-and a summary line."""
+The first tenth of the sockets is opened, settled and read on its own (see `measure`). Then every client goes
+at once: how long the server takes to let go of all their sockets, and the CPU it spends doing so. Node gets a
+full garbage collection (SIGUSR2 under --expose-gc) before each reading; the Python servers expose none, so they
+are read as they are. Reports bytes per connection for RSS, PSS and USS (/proc/PID/smaps_rollup): one JSON line
+per server and a summary line."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from bench.common import (
     CLIENT_CPU,
     REDIS_URL,
     Server,
+    cpu_seconds,
     drop_database,
     ensure_node_modules,
     fresh_database,
@@ -54,6 +56,8 @@ LOADER_EXIT_TIMEOUT = 30.0
 FD_MARGIN = 256  # descriptors a process needs besides its sockets
 GOAL_BYTES = 20_000  # issue 12: roughcut's idle bytes per connection at 10,000 connections
 KINDS = ("rss", "pss", "uss")
+CLOSE_TIMEOUT = 300.0  # seconds for the server to close every socket after its clients left
+CLOSE_POLL = 0.2
 ERRORS = {"error", "exit_error"}
 
 
@@ -108,6 +112,30 @@ async def idle_sockets(srv: Server, name: str, seed_file: Path, offset: int, cou
             proc.kill()
 
 
+def open_sockets(pid: int) -> int:
+    """Socket descriptors the process holds (listeners, pools and client connections)."""
+    fd_dir = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fd_dir.iterdir():
+        with contextlib.suppress(OSError):  # closed while listed
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+async def let_go(pid: int, baseline: int) -> dict[str, Any]:
+    """Seconds and server CPU seconds until the process holds no more sockets than it did before the clients
+    came (`baseline`): the cost of every client leaving at once."""
+    started, cpu = time.monotonic(), cpu_seconds(pid)
+    deadline = started + CLOSE_TIMEOUT
+    while open_sockets(pid) > baseline and time.monotonic() < deadline:
+        await asyncio.sleep(CLOSE_POLL)
+    return {
+        "close_s": round(time.monotonic() - started, 1),
+        "close_cpu_s": round(cpu_seconds(pid) - cpu, 1),
+        "closed_all": open_sockets(pid) <= baseline,
+    }
+
+
 def _growth(after: dict[str, Any], before: dict[str, Any], count: int) -> dict[str, int]:
     return {kind: round((after[kind] - before[kind]) / count) for kind in KINDS}
 
@@ -122,6 +150,7 @@ async def measure(srv: Server, name: str, seed_file: Path, connections: int) -> 
     collect = name == "node"
     warm = max(1, round(connections * WARMUP_SHARE))
     before = await settled(srv.pid, collect)
+    baseline = open_sockets(srv.pid)
     started = time.monotonic()
     async with idle_sockets(srv, name, seed_file, 0, warm) as first:
         warmed = await settled(srv.pid, collect)
@@ -129,6 +158,7 @@ async def measure(srv: Server, name: str, seed_file: Path, connections: int) -> 
             connect_s = round(time.monotonic() - started, 1)
             after = await settled(srv.pid, collect)
     result: dict[str, Any] = {"server": name, "connections": first + rest, "warmup": first, "connect_s": connect_s}
+    result.update(await let_go(srv.pid, baseline))
     for label, reading in (("before", before), ("warmed", warmed), ("after", after)):
         result.update({f"{kind}_{label}": reading[kind] for kind in KINDS})
     result.update(per_connection=_growth(after, before, first + rest), marginal=_growth(after, warmed, rest))
@@ -182,6 +212,9 @@ async def main() -> None:
     summary.update(machine=f"{platform.machine()} {platform.python_version()}", rss_per_connection=per)
     summary.update(marginal_rss_per_connection={r["server"]: r["marginal"]["rss"] for r in done})
     summary.update(uss_per_connection={r["server"]: r["per_connection"]["uss"] for r in done})
+    summary.update(
+        close_s={r["server"]: r["close_s"] for r in done}, close_cpu_s={r["server"]: r["close_cpu_s"] for r in done}
+    )
     summary.update(roughcut_over_relay=_ratio(per, "relay"), roughcut_over_node=_ratio(per, "node"))
     summary.update(errors={r["server"]: r.get("error") or r["exit_error"] for r in results if r.keys() & ERRORS})
     summary["goals"] = {"roughcut_at_most_20000_bytes": "roughcut" in per and per["roughcut"] <= GOAL_BYTES}

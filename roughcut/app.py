@@ -34,7 +34,6 @@ from roughcut.storage.seed import seed_demo
 
 log = logging.getLogger("roughcut")
 SERVICES = web.AppKey("services", Services)
-DRAINED = web.AppKey("drained", asyncio.Event)
 CACHE_REDIS_TIMEOUT = 0.5  # seconds: a response cache slower than this is skipped (storage/response_cache.py)
 
 
@@ -49,7 +48,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=chain)
     app[ADMISSION] = gate
     app[keys.SETTINGS] = settings
-    app[DRAINED] = asyncio.Event()
+    app[keys.DRAINED] = asyncio.Event()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     signer = JwtTokens(load_keyring(settings), settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl)
     app[keys.TOKENS] = signer
@@ -171,9 +170,9 @@ async def _load_session_ends(app: web.Application) -> None:
 async def drain(app: web.Application) -> None:
     """on_shutdown runs before aiohttp waits for open requests: SSE streams end instead of holding it up,
     and every socket is closed so its client reconnects to another node and replays from there."""
-    if app[DRAINED].is_set():
+    if app[keys.DRAINED].is_set():
         return  # SIGTERM drained already (roughcut serve); aiohttp's on_shutdown calls this again
-    app[DRAINED].set()
+    app[keys.DRAINED].set()
     if SERVICES in app:
         app[SERVICES].notifier.close()
         app[SERVICES].chat_news.close()

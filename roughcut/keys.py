@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import socketio
 from aiohttp import web
@@ -28,6 +30,8 @@ from roughcut.security.access import AccessVerifier
 from roughcut.security.tokens import JwtTokens
 
 SETTINGS = web.AppKey("settings", Settings)
+# Set when the node starts to drain (app.drain): readiness fails and new Socket.IO sessions are refused.
+DRAINED = web.AppKey("drained", asyncio.Event)
 ENGINE = web.AppKey("engine", AsyncEngine)
 REDIS = web.AppKey("redis", Redis)
 CACHE_REDIS = web.AppKey("cache_redis", Redis)  # the response cache's own client (fails fast)

@@ -246,7 +246,7 @@ def build_services(settings: Settings, res: Resources) -> Services:
         for threads in (False, True)
     )
     realtime = RealtimeDeps(
-        tokens=res.access,
+        tokens=res.access.once(),
         projects=projects,
         chat=chat,
         chat_send_burst=settings.chat_send_burst,

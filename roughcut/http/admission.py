@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Awaitable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -123,9 +124,12 @@ def admission_control(gate: Admission) -> Middleware:
     """The middleware that admits every counted read through `gate` (kept in app[ADMISSION])."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
         if not counted(request.method, request.path):
-            return await handler(request)
+            return handler(request)  # handed on, no frame of ours kept while it runs (http/middlewares.py)
+        return admitted(request, handler)
+
+    async def admitted(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not await gate.enter():
             return problems.problem(
                 503,

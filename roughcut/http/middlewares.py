@@ -7,12 +7,14 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable
 from ipaddress import ip_address, ip_network
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp_remotes import XForwardedFiltered
 
+from roughcut import keys
 from roughcut.domain import errors
 from roughcut.http import problems
 from roughcut.logging import request_id
@@ -29,9 +31,41 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _SECRET_PATH = re.compile(r"(/invitations/)[A-Za-z0-9_-]{20,}")
 
 
+def websocket_session(request: web.Request) -> bool:
+    """A Socket.IO WebSocket: it lives for hours and has no response to log or map.
+
+    The middlewares hand it straight on (`return handler(request)`, not `await`): a middleware's frame,
+    with its locals, would otherwise stay suspended for the connection's whole life, some hundreds of
+    bytes per idle socket each (bench/idle_memory.py).
+    """
+    return request.path.startswith("/socket.io/") and request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def _new_socket_while_draining(request: web.Request) -> bool:
+    if not request.path.startswith("/socket.io/"):
+        return False
+    drained = request.config_dict.get(keys.DRAINED)
+    return drained is not None and drained.is_set() and "sid" not in request.query
+
+
+async def _refuse_new_socket() -> web.StreamResponse:
+    # The client retries; by then the balancer has seen /readyz fail and sends it to another node.
+    return problems.problem(503, "draining", "This node is shutting down.", headers={"Retry-After": "1"})
+
+
 @web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give every request an id (reused from X-Request-ID when sane), echo it, log one access line."""
+def request_context(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    """Give every request an id (reused from X-Request-ID when sane), echo it, log one access line. A node
+    that is draining refuses new Socket.IO sessions (503 `draining`): its own sockets are being closed so
+    their clients move to another node, and one that came back here would be cut at exit."""
+    if _new_socket_while_draining(request):
+        return _refuse_new_socket()
+    if websocket_session(request):
+        return handler(request)
+    return _request_context(request, handler)
+
+
+async def _request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
     token = request_id.set(rid)
@@ -66,8 +100,14 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 
 @web.middleware
-async def problem_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+def problem_errors(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
     """Map DomainError and aiohttp errors to problem+json; log unknown errors once, with the stack."""
+    if websocket_session(request):
+        return handler(request)
+    return _problem_errors(request, handler)
+
+
+async def _problem_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except errors.DomainError as exc:

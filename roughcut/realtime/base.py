@@ -22,6 +22,7 @@ from roughcut.domain.presence import Presence
 from roughcut.domain.projects import Projects
 from roughcut.domain.uploads import Uploads
 from roughcut.realtime.budget import SocketBudget
+from roughcut.realtime.deadlines import Deadlines
 from roughcut.realtime.envelope import error_ack, event, from_domain
 from roughcut.realtime.ordering import SeqOrder
 from roughcut.realtime.rooms import session_room, user_room
@@ -93,8 +94,8 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # the budget every client event of a socket spends (`send` has its own, smaller one as well).
         self.cookie_origins: frozenset[str] = frozenset()
         self.event_budget = SocketBudget(EVENT_BURST, EVENT_RATE)
-        # One timer per live socket: cheaper than sweeping, and exact.
-        self._expiry: dict[str, asyncio.TimerHandle] = {}
+        # Each live socket's access-token expiry, one loop timer per second for all of them.
+        self._expiry: Deadlines[str] = Deadlines(self._expire)
         self._dropping: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -160,10 +161,8 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Hook for subclasses, after the socket is authenticated."""
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        """Forget the socket's expiry timer."""
-        handle = self._expiry.pop(sid, None)
-        if handle is not None:
-            handle.cancel()
+        """Forget the socket's expiry."""
+        self._expiry.cancel(sid)
         self.event_budget.forget(sid)
         await self.disconnected(sid)
 
@@ -171,15 +170,9 @@ class AuthNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Hook for subclasses, when the socket has gone."""
 
     def _schedule(self, sid: str, exp: int) -> None:
-        old = self._expiry.pop(sid, None)
-        if old is not None:
-            old.cancel()
-        loop = asyncio.get_running_loop()
-        delay = max(0.0, exp - time.time())
-        self._expiry[sid] = loop.call_at(loop.time() + delay, self._expire, sid)
+        self._expiry.set(sid, exp - time.time())
 
     def _expire(self, sid: str) -> None:
-        self._expiry.pop(sid, None)
         task = asyncio.get_running_loop().create_task(self._drop_expired(sid))
         self._dropping.add(task)
         task.add_done_callback(self._dropping.discard)

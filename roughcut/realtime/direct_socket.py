@@ -6,14 +6,17 @@ sent. A `DirectSocket` instead
 - writes each packet's frame to the transport at once while nothing is queued for it and the
   transport's buffer is under its high-water mark; past that, frames queue and one drain task writes
   them as the peer reads (a slow client's queue still cuts it off, realtime/fanout.py);
-- reads in the WebSocket handler's own task, with a timeout instead of a task per frame;
-- schedules pings with a timer handle instead of a sleeping task;
+- reads in the WebSocket handler's own task instead of a task per frame, with no timeout: a peer that
+  stops answering pings is cut off by the ping deadline instead;
+- keeps its next ping (or the deadline for the pong) in the server's `Deadlines` (realtime/deadlines.py):
+  one loop timer per second for all sockets, instead of a sleeping task (or a timer) per socket;
 - closes the WebSocket right after writing the engine.io CLOSE packet (the JavaScript client waits for
   the server to close it).
 A server frame is unmasked, so a room emit builds the frame once and every recipient gets the same
 bytes (`text_frame`); frames pushed while the socket is corked (one dispatch being applied) are
 joined into one write. Polling sockets, and WebSockets with permessage-deflate, keep the library's
-queue and writer. The engine.io behaviour relied on is pinned in tests/unit/test_direct_socket.py.
+queue and writer. Every socket of a `DirectEngine` gets a LightQueue (realtime/light_queue.py). The
+engine.io behaviour relied on is pinned in tests/unit/test_direct_socket.py and test_light_queue.py.
 """
 
 from __future__ import annotations
@@ -26,8 +29,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import engineio
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
+
+from roughcut.realtime.deadlines import Deadlines
+from roughcut.realtime.light_queue import LightQueue
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,18 @@ def packet_frame(pkt: packet.Packet) -> bytes | None:
     return text_frame(encoded.encode()) if isinstance(encoded, str) else None
 
 
+class DirectEngine(engineio.AsyncServer):  # type: ignore[misc]
+    """engine.io's server for DirectSockets: a LightQueue per socket, and every socket's ping deadline."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pings: Deadlines[DirectSocket] = Deadlines(DirectSocket.ping_due)
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> LightQueue:
+        """Called by engine.io for each socket it makes (engineio/base_socket.py)."""
+        return LightQueue()
+
+
 class DirectSocket(AsyncSocket):  # type: ignore[misc]
     """An engine.io socket whose WebSocket writes go straight to the transport (see the module docstring).
 
@@ -60,6 +79,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
     transport; until its WebSocket runs (and on the polling transport) it behaves as the library's socket.
     """
 
+    server: DirectEngine
     last_ping: float | None  # the library's state, declared for the type checker
     connected: bool
     upgraded: bool
@@ -71,7 +91,6 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
     _drainer: asyncio.Task[None] | None = None
     _ws: Any = None
     _corked: list[bytes] | None = None
-    _ping_timer: asyncio.TimerHandle | None = None
     _closer: asyncio.Task[None] | None = None
 
     @classmethod
@@ -180,24 +199,35 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
 
     async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
         """Close; a long-poll the client left pending is answered now (the library held it for up to 45 s,
-        which kept a Node client that had disconnected from exiting)."""
+        which kept a Node client that had disconnected from exiting). A WebSocket closed for a ping timeout
+        (here, or by engine.io's service task through check_ping_timeout) is cut at once: a peer that does
+        not answer pings would not read a close either, and nothing else ends the read."""
+        self.server.pings.cancel(self)
         await super().close(wait=wait, abort=abort, reason=reason)
+        if reason == self.server.reason.PING_TIMEOUT and self._transport is not None:
+            self._transport.abort()
         if not self.upgraded and self.queue.empty():
             self.queue.put_nowait(None)
 
     # ---- pings ----
 
     def schedule_ping(self) -> None:
-        """The next ping after ping_interval, on a timer (the library sleeps in a task per socket)."""
+        """The next ping after ping_interval (called at the handshake and on each pong)."""
         if self.last_ping:
             self.last_ping = None
-            self._ping_timer = asyncio.get_running_loop().call_later(self.server.ping_interval, self._ping)
+            self.server.pings.set(self, self.server.ping_interval)
 
-    def _ping(self) -> None:
-        self._ping_timer = None
-        if not self.closing and not self.closed:
+    def ping_due(self) -> None:
+        """The socket's deadline passed: time for a ping, or the pong to the last one did not come in time."""
+        if self.closing or self.closed:
+            return
+        if self.last_ping is None:
             self.last_ping = time.time()
             self.push(packet.Packet(packet.PING))
+            self.server.pings.set(self, self.server.ping_timeout)
+        else:
+            timed_out = self.close(wait=False, abort=True, reason=self.server.reason.PING_TIMEOUT)
+            self._closer = asyncio.get_running_loop().create_task(timed_out, name="engine.io ping timeout")
 
     # ---- the WebSocket ----
 
@@ -216,8 +246,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
             self.push(pending)
         await self._read(ws)
         self._transport = None
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
+        self.server.pings.cancel(self)
         drainer = self._drainer
         if drainer is not None:
             drainer.cancel()
@@ -237,13 +266,11 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
                 taken.append(item)
 
     async def _read(self, ws: Any) -> None:
-        timeout = self.server.ping_interval + self.server.ping_timeout
         limit = self.server.max_http_buffer_size
         while True:
             try:
-                async with asyncio.timeout(timeout):
-                    data = await ws.wait()
-            except (TimeoutError, OSError, asyncio.CancelledError):
+                data = await ws.wait()
+            except (OSError, asyncio.CancelledError):
                 return
             if len(data) > limit:
                 return

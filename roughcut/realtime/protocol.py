@@ -31,7 +31,7 @@ from engineio.payload import Payload
 from socketio import packet as sio
 
 from roughcut.realtime.base import LIFECYCLE
-from roughcut.realtime.direct_socket import DirectSocket
+from roughcut.realtime.direct_socket import DirectEngine, DirectSocket
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +136,42 @@ class _Body:
         return self._data
 
 
+# The environ keys python-engineio, python-socketio (aiohttp mode) and roughcut's namespaces read. The
+# environ of a socket's first request is kept for the socket's life (by engine.io's frames and
+# python-socketio's `environ` table): the other headers' copies were ~0.8 KB per idle socket. Pinned in
+# tests/unit/test_socket_internals.py.
+ENVIRON_KEYS = frozenset(
+    {
+        "wsgi.input",
+        "wsgi.url_scheme",
+        "aiohttp.request",
+        "REQUEST_METHOD",
+        "QUERY_STRING",
+        "PATH_INFO",
+        "SCRIPT_NAME",
+        "REMOTE_ADDR",
+        "CONTENT_LENGTH",
+        "CONTENT_TYPE",
+        "HTTP_HOST",
+        "HTTP_ORIGIN",
+        "HTTP_COOKIE",
+        "HTTP_CONNECTION",
+        "HTTP_UPGRADE",
+        "HTTP_ACCEPT_ENCODING",
+        "HTTP_X_FORWARDED_PROTO",
+        "HTTP_ACCESS_CONTROL_REQUEST_HEADERS",
+    }
+)
+
+
 def checked_translate_request(
     translate: Callable[[web.Request], dict[str, Any]], eio: engineio.AsyncServer, warnings: WarningBudget
 ) -> Callable[[web.Request], Awaitable[dict[str, Any]]]:
-    """engine.io's aiohttp request translation, plus a check of polling bodies for a live session."""
+    """engine.io's aiohttp request translation, keeping only ENVIRON_KEYS, plus a check of polling bodies for
+    a live session."""
 
     async def translate_request(request: web.Request) -> dict[str, Any]:
-        environ = translate(request)
+        environ = {key: value for key, value in translate(request).items() if key in ENVIRON_KEYS}
         length = request.content_length or 0
         sock = eio.sockets.get(request.query.get("sid", ""))
         # Larger bodies are refused by engine.io itself; without a live session there is nothing to close.
@@ -295,6 +324,9 @@ class CheckedServer(socketio.AsyncServer):  # type: ignore[misc]
         self.bad_input = WarningBudget(log)
         self.open_websockets = OpenWebSockets()
         self.activity = Activity()
+
+    def _engineio_server_class(self) -> type[DirectEngine]:
+        return DirectEngine
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         sock = self.eio.sockets.get(eio_sid)

@@ -62,22 +62,40 @@ class AccessVerifier:
         """Delegate to the signer."""
         return self._tokens.issue_access(user_id, session_id, auth_time)
 
-    def verify_access(self, token: str) -> AccessClaims:
+    def verify_access(self, token: str, *, remember: bool = True) -> AccessClaims:
         """Verify the token (or find it verified and unexpired), then refuse it if its session has ended
-        (401 session_revoked)."""
+        (401 session_revoked). `remember=False` keeps a token verified afresh out of the cache."""
         claims = self._verified.get(token)
         if claims is None or claims.expires_at <= self._clock():
-            claims = self._verify(token)
+            claims = self._verify(token, remember)
         if claims.session_id in self.revoked:
             raise errors.SessionRevoked()
         return claims
 
-    def _verify(self, token: str) -> AccessClaims:
+    def once(self) -> TokenIssuer:
+        """This verifier for callers that check a token once per connection (sockets): what they verify is
+        not remembered, as nothing would read it again (it would cost ~1 KB per idle socket)."""
+        return _Once(self)
+
+    def _verify(self, token: str, remember: bool) -> AccessClaims:
         self._verified.pop(token, None)
         claims = self._tokens.verify_access(token)  # raises for a bad or expired token: nothing is kept
-        if claims.expires_at > self._clock():  # past `exp` but within the clock-skew leeway: not kept
+        if remember and claims.expires_at > self._clock():  # past `exp` but within the leeway: not kept
             if len(self._verified) >= self._cache_size:
                 # Tokens arrive roughly in issue order and share one lifetime: the oldest expires first.
                 del self._verified[next(iter(self._verified))]
             self._verified[token] = claims
         return claims
+
+
+class _Once:
+    """AccessVerifier.once()."""
+
+    def __init__(self, verifier: AccessVerifier) -> None:
+        self._verifier = verifier
+
+    def issue_access(self, user_id: int, session_id: int, auth_time: int) -> tuple[str, int]:
+        return self._verifier.issue_access(user_id, session_id, auth_time)
+
+    def verify_access(self, token: str) -> AccessClaims:
+        return self._verifier.verify_access(token, remember=False)

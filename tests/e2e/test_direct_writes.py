@@ -92,3 +92,57 @@ async def test_a_client_that_stops_reading_gets_every_frame_in_order(
         if drainer is not None:  # it may still be returning after its last write
             await asyncio.wait_for(drainer, WAIT)
         assert sock.queue.empty() and sock.direct
+
+
+async def test_a_client_that_stops_answering_pings_is_cut_off_and_one_that_answers_stays(make_client: Any) -> None:
+    """The ping deadlines (realtime/deadlines.py) are all that ends a silent peer's connection: the read
+    has no timeout of its own."""
+    client = await make_client()
+    eio = client.app[keys.SIO].eio
+    eio.ping_interval, eio.ping_timeout = 0.2, 0.3
+    session, (answering, silent) = await _open(client, 2)
+    try:
+        async with asyncio.timeout(WAIT):
+            pings = 0
+            while True:
+                message = await answering.ws.receive()
+                if message.type == aiohttp.WSMsgType.TEXT and message.data == "2":
+                    await answering.ws.send_str("3")
+                    pings += 1
+                    if silent.ws.closed or len(eio.sockets) < 2:
+                        break
+        # The silent peer's connection was cut after the ping it never answered.
+        async with asyncio.timeout(WAIT):
+            texts = []
+            while (message := await silent.ws.receive()).type == aiohttp.WSMsgType.TEXT:
+                texts.append(message.data)
+        assert texts == ["2"] and message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+        assert pings >= 1 and len(eio.sockets) == 1 and not answering.ws.closed
+    finally:
+        await session.close()
+
+
+def _frames(task: asyncio.Task[Any]) -> list[str]:
+    """The files of the coroutine frames a suspended task is waiting in, outermost first."""
+    files = []
+    coro: Any = task.get_coro()
+    while coro is not None and hasattr(coro, "cr_frame"):
+        if coro.cr_frame is not None:
+            files.append(coro.cr_frame.f_code.co_filename)
+        coro = coro.cr_await
+    return files
+
+
+async def test_an_idle_websocket_keeps_no_frame_of_our_middlewares(make_client: Any) -> None:
+    """The middlewares hand a Socket.IO WebSocket on without awaiting it (http/middlewares.py): aiohttp
+    awaits what a middleware returns, so none of their frames stays suspended for the connection's life."""
+    client = await make_client()
+    session, _sockets = await _open(client, 1)
+    try:
+        handlers = [t for t in asyncio.all_tasks() if any("direct_socket.py" in f for f in _frames(t))]
+        assert len(handlers) == 1
+        files = _frames(handlers[0])
+        assert any(f.endswith("aiohttp/web_protocol.py") for f in files)  # it is the request's handler task
+        assert not [f for f in files if "/roughcut/http/" in f], files
+    finally:
+        await session.close()

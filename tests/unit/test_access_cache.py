@@ -96,3 +96,19 @@ def test_the_cache_is_bounded_and_evicts_the_oldest(clock: Clock) -> None:
     assert signer.verified == 4
     verifier.verify_access(tokens[0])  # the oldest was evicted: verified again
     assert signer.verified == 5
+
+
+def test_a_socket_checks_its_token_without_filling_the_cache_but_still_reads_it(clock: Clock) -> None:
+    signer = CountingSigner(clock)
+    verifier = AccessVerifier(signer, RevokedSessions(TTL), clock=clock)
+    once = verifier.once()
+    socket_token, _ = verifier.issue_access(1, 1, 0)
+    rest_token, _ = verifier.issue_access(2, 2, 0)
+    once.verify_access(socket_token)
+    once.verify_access(socket_token)
+    assert signer.verified == 2  # not remembered: verified each time
+    verifier.verify_access(rest_token)
+    assert once.verify_access(rest_token).user_id == 2 and signer.verified == 3  # what REST cached is used
+    verifier.revoked.add([1])
+    with pytest.raises(errors.SessionRevoked):
+        once.verify_access(socket_token)

@@ -12,7 +12,7 @@ from aiohttp._websocket.writer import WebSocketWriter
 from engineio import packet
 from engineio.async_socket import AsyncSocket
 
-from roughcut.realtime.direct_socket import DirectSocket, text_frame
+from roughcut.realtime.direct_socket import DirectEngine, DirectSocket, text_frame
 
 
 class Transport:
@@ -60,7 +60,7 @@ async def test_engine_io_sockets_are_adopted_in_place() -> None:
 
 
 def _direct(transport: Transport) -> DirectSocket:
-    sock = DirectSocket(engineio.AsyncServer(async_mode="aiohttp"), "eio0")
+    sock = DirectSocket(DirectEngine(async_mode="aiohttp"), "eio0")
     sock._transport = transport  # what _websocket_handler sets once the WebSocket is open
     sock._high_water = transport.get_write_buffer_limits()[1]
     return sock
@@ -110,17 +110,48 @@ async def test_a_full_transport_queues_frames_and_one_task_writes_them_in_order(
     assert transport.writes[-1] == _frame("45")  # direct again
 
 
-async def test_pings_run_on_a_timer_not_a_task() -> None:
-    server = engineio.AsyncServer(async_mode="aiohttp", ping_interval=0.01)
-    sock = DirectSocket(server, "eio0")
-    transport = Transport()
-    sock._transport = transport
-    sock._high_water = 65536
+async def test_pings_run_on_the_servers_deadlines_not_a_task_or_timer_per_socket() -> None:
+    server = DirectEngine(async_mode="aiohttp", ping_interval=0.01, ping_timeout=0.01)
+    socks = [DirectSocket(server, f"eio{n}") for n in range(3)]
+    transports = [Transport() for _ in socks]
+    for sock, transport in zip(socks, transports, strict=True):
+        sock._transport = transport
+        sock._high_water = 65536
     before = len(asyncio.all_tasks())
-    sock.schedule_ping()
-    assert len(asyncio.all_tasks()) == before and sock._ping_timer is not None
-    await asyncio.wait_for(transport.written.wait(), 5)
-    assert transport.writes == [_frame("2")] and sock.last_ping is not None
+    for sock in socks:
+        sock.schedule_ping()  # what engine.io calls at the handshake (last_ping is set at creation)
+    assert len(asyncio.all_tasks()) == before
+    assert len(server.pings) == 3 and server.pings.timers == 1  # due in the same second: one loop timer
+    await asyncio.wait_for(asyncio.gather(*(t.written.wait() for t in transports)), 5)
+    assert all(t.writes == [_frame("2")] for t in transports) and all(s.last_ping for s in socks)
+    assert len(server.pings) == 3  # now waiting for the pongs
+
+
+async def test_a_pong_reschedules_and_a_missing_pong_closes_and_cuts_the_connection() -> None:
+    server = DirectEngine(async_mode="aiohttp", ping_interval=0.01, ping_timeout=0.01)
+    gone: list[tuple[str, object]] = []
+
+    async def disconnect(sid: str, reason: object) -> None:
+        gone.append((sid, reason))
+
+    server.on("disconnect", disconnect)
+    answering, silent = DirectSocket(server, "eio0"), DirectSocket(server, "eio1")
+    aborted = asyncio.Event()
+    for sock in (answering, silent):
+        transport = Transport()
+        transport.abort = aborted.set if sock is silent else None  # type: ignore[attr-defined]
+        sock._transport = transport
+        sock._high_water = 65536
+        sock.connected = True
+        sock.schedule_ping()
+    async with asyncio.timeout(5):
+        while answering.last_ping is None or silent.last_ping is None:  # noqa: ASYNC110 - a deadline fires
+            await asyncio.sleep(0.01)
+    await answering.receive(packet.Packet(packet.PONG))
+    assert answering.last_ping is None and answering in server.pings
+    await asyncio.wait_for(aborted.wait(), 5)
+    assert gone == [("eio1", server.reason.PING_TIMEOUT)] and silent.closed
+    assert silent not in server.pings and not answering.closed
 
 
 def test_the_library_socket_still_has_what_direct_socket_overrides() -> None:

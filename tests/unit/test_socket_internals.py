@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import engineio
 import socketio
 from engineio import packet
 from engineio.async_socket import AsyncSocket
 
+from roughcut.realtime import base
 from roughcut.realtime.fanout import LocalManager
+from roughcut.realtime.protocol import ENVIRON_KEYS
 from roughcut.realtime.root import RootNamespace
 
 
@@ -61,3 +66,22 @@ async def test_an_engine_io_websocket_ends_only_when_its_queue_yields_none() -> 
     assert sock.queue.empty()  # nothing tells the writer to stop
     sock.queue.put_nowait(None)
     assert await sock.poll() == []  # the writer's signal to close the WebSocket
+
+
+_ENVIRON_READ = re.compile(r"""environ(?:\.get\(|\[)['"]([A-Za-z_.]+)['"]""")
+# Keys only other servers' drivers read (ASGI, eventlet, gunicorn, sanic, tornado, WSGI websockets).
+_OTHER_DRIVERS = ("asgi.", "eventlet.", "gunicorn.", "sanic.", "tornado.", "wsgi.websocket")
+
+
+def test_every_environ_key_the_libraries_read_is_kept() -> None:
+    """protocol.ENVIRON_KEYS trims each socket's environ: an upgrade of python-engineio or python-socketio that
+    reads another key must fail here, not lose the key in production."""
+    read: set[str] = set()
+    for package in (engineio, socketio):
+        root = Path(package.__file__).parent
+        for source in [*root.glob("*.py"), *root.glob("async_drivers/aiohttp.py")]:
+            read |= set(_ENVIRON_READ.findall(source.read_text()))
+    ours = Path(base.__file__).read_text()
+    read |= set(_ENVIRON_READ.findall(ours))
+    assert {"HTTP_ORIGIN", "QUERY_STRING", "HTTP_COOKIE"} <= read  # the scan itself works
+    assert {key for key in read if not key.startswith(_OTHER_DRIVERS)} <= ENVIRON_KEYS

@@ -30,6 +30,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from yarl import URL
+
 from bench.chat import LOADER, SERVERS, start
 from bench.common import (
     CLIENT_CPU,
@@ -112,27 +114,32 @@ async def idle_sockets(srv: Server, name: str, seed_file: Path, offset: int, cou
             proc.kill()
 
 
-def open_sockets(pid: int) -> int:
-    """Socket descriptors the process holds (listeners, pools and client connections)."""
-    fd_dir = Path(f"/proc/{pid}/fd")
+HELD_STATES = {"01", "08"}  # ESTABLISHED, CLOSE_WAIT (the peer is gone, the server has not closed yet)
+
+
+def held_connections(port: int) -> int:
+    """Client connections to `port` the server has not closed (/proc/net/tcp and tcp6)."""
     count = 0
-    for fd in fd_dir.iterdir():
-        with contextlib.suppress(OSError):  # closed while listed
-            count += os.readlink(fd).startswith("socket:")
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            next(rows)
+            for row in rows:
+                local, _remote, state = row.split()[1:4]
+                count += int(local.rsplit(":", 1)[1], 16) == port and state in HELD_STATES
     return count
 
 
-async def let_go(pid: int, baseline: int) -> dict[str, Any]:
-    """Seconds and server CPU seconds until the process holds no more sockets than it did before the clients
-    came (`baseline`): the cost of every client leaving at once."""
+async def let_go(port: int, pid: int) -> dict[str, Any]:
+    """Seconds and server CPU seconds until the server holds none of its clients' connections after they
+    all left at once."""
     started, cpu = time.monotonic(), cpu_seconds(pid)
     deadline = started + CLOSE_TIMEOUT
-    while open_sockets(pid) > baseline and time.monotonic() < deadline:
+    while held_connections(port) and time.monotonic() < deadline:
         await asyncio.sleep(CLOSE_POLL)
     return {
         "close_s": round(time.monotonic() - started, 1),
         "close_cpu_s": round(cpu_seconds(pid) - cpu, 1),
-        "closed_all": open_sockets(pid) <= baseline,
+        "closed_all": held_connections(port) == 0,
     }
 
 
@@ -150,7 +157,6 @@ async def measure(srv: Server, name: str, seed_file: Path, connections: int) -> 
     collect = name == "node"
     warm = max(1, round(connections * WARMUP_SHARE))
     before = await settled(srv.pid, collect)
-    baseline = open_sockets(srv.pid)
     started = time.monotonic()
     async with idle_sockets(srv, name, seed_file, 0, warm) as first:
         warmed = await settled(srv.pid, collect)
@@ -158,7 +164,7 @@ async def measure(srv: Server, name: str, seed_file: Path, connections: int) -> 
             connect_s = round(time.monotonic() - started, 1)
             after = await settled(srv.pid, collect)
     result: dict[str, Any] = {"server": name, "connections": first + rest, "warmup": first, "connect_s": connect_s}
-    result.update(await let_go(srv.pid, baseline))
+    result.update(await let_go(URL(srv.base).port or 80, srv.pid))
     for label, reading in (("before", before), ("warmed", warmed), ("after", after)):
         result.update({f"{kind}_{label}": reading[kind] for kind in KINDS})
     result.update(per_connection=_growth(after, before, first + rest), marginal=_growth(after, warmed, rest))

@@ -36,7 +36,7 @@ from bench.common import (
     server,
     summarize,
 )
-from bench.rest_projects import WARMUP, seed
+from bench.rest_projects import WARMUP, seed, timed_get
 from roughcut.config import Settings
 from roughcut.security.tokens import JwtTokens, load_keyring
 
@@ -73,13 +73,7 @@ async def load(
         async def client(until: float, record: bool) -> None:
             nonlocal refused, slow, errors
             while time.perf_counter() < until:
-                user = rng.choice(users)
-                path = "/api/v1/projects" if scenario == "list" else f"/api/v1/projects/{rng.choice(mine[user])}"
-                started = time.perf_counter()
-                async with http.get(path, headers={"Authorization": f"Bearer {tokens[user]}"}) as resp:
-                    await resp.read()
-                    status = resp.status
-                took = time.perf_counter() - started
+                status, took = await timed_get(http, rng, tokens, users, mine, scenario)
                 if not record:
                     continue
                 slow += took > SLOW

@@ -117,6 +117,23 @@ async def seed(url: str) -> dict[int, list[int]]:
     return mine
 
 
+async def timed_get(
+    http: aiohttp.ClientSession,
+    rng: random.Random,
+    tokens: dict[int, str],
+    users: list[int],
+    mine: dict[int, list[int]],
+    scenario: str,
+) -> tuple[int, float]:
+    """One read as a random one of `users` (the list, or one of the user's projects): its status and seconds."""
+    user = rng.choice(users)
+    path = "/api/v1/projects" if scenario == "list" else f"/api/v1/projects/{rng.choice(mine[user])}"
+    started = time.perf_counter()
+    async with http.get(path, headers={"Authorization": f"Bearer {tokens[user]}"}) as resp:
+        await resp.read()
+        return resp.status, time.perf_counter() - started
+
+
 async def load(
     srv: Server, tokens: dict[int, str], mine: dict[int, list[int]], scenario: str, concurrency: int, seconds: float
 ) -> dict[str, Any]:
@@ -132,15 +149,10 @@ async def load(
         async def worker(until: float, record: bool) -> None:
             nonlocal errors
             while time.perf_counter() < until:
-                user = rng.choice(users)
-                path = "/api/v1/projects" if scenario == "list" else f"/api/v1/projects/{rng.choice(mine[user])}"
-                started = time.perf_counter()
-                async with http.get(path, headers={"Authorization": f"Bearer {tokens[user]}"}) as resp:
-                    await resp.read()
-                    ok = resp.status == 200
+                status, took = await timed_get(http, rng, tokens, users, mine, scenario)
                 if record:
-                    if ok:
-                        latencies.append(time.perf_counter() - started)
+                    if status == 200:
+                        latencies.append(took)
                     else:
                         errors += 1
 

@@ -50,7 +50,7 @@ def _new_socket_while_draining(request: web.Request) -> bool:
 
 async def _refuse_new_socket() -> web.StreamResponse:
     # The client retries; by then the balancer has seen /readyz fail and sends it to another node.
-    return problems.problem(503, "draining", "This node is shutting down.", headers={"Retry-After": "1"})
+    return problems.draining()
 
 
 @web.middleware

@@ -45,7 +45,7 @@ async def _check_storage(app: web.Application) -> None:
 async def readyz(request: web.Request) -> web.Response:
     """Ready: not draining, and database, Redis and storage answer within a short timeout."""
     if request.app[keys.DRAINED].is_set():  # the balancer takes the node out while its sockets move
-        return problems.problem(503, "draining", "This node is shutting down.", headers={"Retry-After": "1"})
+        return problems.draining()
     checks: dict[str, str] = {}
     for name, check in (("database", _check_db), ("redis", _check_redis), ("storage", _check_storage)):
         try:

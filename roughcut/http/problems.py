@@ -63,6 +63,11 @@ def problem(
     return json_response(body, status, content_type="application/problem+json", headers=headers)
 
 
+def draining() -> web.Response:
+    """503 `draining`: this node is shutting down (readiness, and new Socket.IO sessions while it drains)."""
+    return problem(503, "draining", "This node is shutting down.", headers={"Retry-After": "1"})
+
+
 def from_domain(exc: errors.DomainError) -> web.Response:
     """Map a DomainError to its problem response, with the headers its kind needs."""
     status = status_for(exc)

@@ -121,7 +121,8 @@ async def test_pings_run_on_the_servers_deadlines_not_a_task_or_timer_per_socket
     for sock in socks:
         sock.schedule_ping()  # what engine.io calls at the handshake (last_ping is set at creation)
     assert len(asyncio.all_tasks()) == before
-    assert len(server.pings) == 3 and server.pings.timers == 1  # due in the same second: one loop timer
+    # Due in the same second they share one loop timer (two if a second boundary falls between the calls).
+    assert len(server.pings) == 3 and server.pings.timers < 3
     await asyncio.wait_for(asyncio.gather(*(t.written.wait() for t in transports)), 5)
     assert all(t.writes == [_frame("2")] for t in transports) and all(s.last_ping for s in socks)
     assert len(server.pings) == 3  # now waiting for the pongs

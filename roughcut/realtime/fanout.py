@@ -99,8 +99,9 @@ class DirectEmit(IndexedRooms):
                     self._corked.append(sock)
                 sock.push_frame(frame)
                 continue
+            push = getattr(sock, "push", sock.queue.put_nowait)  # a DirectSocket writes or queues it
             for pkt in packets:
-                sock.queue.put_nowait(pkt)
+                push(pkt)
 
 
 class LocalManager(DirectEmit):

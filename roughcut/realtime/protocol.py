@@ -346,7 +346,13 @@ class CheckedServer(socketio.AsyncServer):  # type: ignore[misc]
         sock = self.eio.sockets.get(eio_sid)
         if sock is not None:
             DirectSocket.adopt(sock)  # before its first ping and its WebSocket (realtime/direct_socket.py)
-        return await super()._handle_eio_connect(eio_sid, environ)
+        answer = await super()._handle_eio_connect(eio_sid, environ)
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        if query.get("transport", ["polling"])[0] != "websocket":  # engine.io's own default
+            # The session keeps this environ for its life; a WebSocket lets go of its request once taken
+            # over (realtime/server.py), a long-poll's first request is not needed after the answer.
+            environ.pop("aiohttp.request", None)
+        return answer
 
     async def _handle_eio_disconnect(self, eio_sid: str, *args: Any) -> None:
         self.activity.gone(eio_sid)

@@ -20,6 +20,7 @@ from roughcut.realtime.base import AuthNamespace, RealtimeDeps
 from roughcut.realtime.budget import SocketBudget
 from roughcut.realtime.chat import ChatNamespace
 from roughcut.realtime.fanout import LocalManager, RedisManager
+from roughcut.realtime.handoff import Connection, HandOffResponse, take_over
 from roughcut.realtime.presence import PresenceNamespace
 from roughcut.realtime.projects import ProjectsNamespace
 from roughcut.realtime.protocol import (
@@ -51,17 +52,10 @@ def plain_websocket_class(compress: bool) -> type[EngineWebSocket]:
     """engine.io's aiohttp WebSocket with permessage-deflate chosen by setting (4x memory when on)."""
 
     class PlainWebSocket(EngineWebSocket):  # type: ignore[misc]
-        """Also offers what a DirectSocket writes through (realtime/direct_socket.py): the connection's
-        transport, the response writer's `drain`, and whether frames are compressed."""
-
-        compressed = True  # until prepared
-
         async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
             request = environ["aiohttp.request"]
             self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size, compress=compress)
-            self.drain = (await self._sock.prepare(request)).drain
-            self.transport = request.transport
-            self.compressed = bool(self._sock.compress)
+            await self._sock.prepare(request)
             self.environ = environ
             await self.handler(self)
             return self._sock
@@ -70,9 +64,40 @@ def plain_websocket_class(compress: bool) -> type[EngineWebSocket]:
 
 
 def _websocket_class(compress: bool, warnings: WarningBudget, open_sockets: OpenWebSockets) -> type[EngineWebSocket]:
-    class RoughcutWebSocket(plain_websocket_class(compress)):  # type: ignore[misc]
-        """Ends the connection on a frame engine.io cannot decode (realtime/protocol.py); counted while open."""
+    """With permessage-deflate, engine.io's own WebSocket; without, one taken over from aiohttp
+    (realtime/handoff.py). Both end the connection on a frame engine.io cannot decode (realtime/protocol.py)
+    and are counted while open."""
 
+    def screen(connection: Connection, frame: str | bytes) -> bool:
+        problem = engine_frame_problem(frame)
+        if problem is None:
+            return True
+        warnings.warn("malformed engine.io packet; connection closed", reason=problem, remote=connection.remote)
+        return False
+
+    class HandedOffWebSocket(EngineWebSocket):  # type: ignore[misc]
+        """`connection` is what the DirectSocket listens to; the request is let go once answered."""
+
+        connection: Connection | None = None
+
+        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+            request = environ.pop("aiohttp.request")  # engine.io keeps the environ for the session's life
+            response = HandOffResponse(max_msg_size=self.server.max_http_buffer_size, compress=False)
+            connection = await take_over(request, response, self.server.max_http_buffer_size)
+            if connection is None:
+                return response
+            connection.remote, connection.screen = request.remote, screen
+            open_sockets.opened()
+            connection.on_lost(open_sockets.closed)
+            self.connection = connection
+            try:
+                await self.handler(self)
+            finally:
+                if connection.listener is None:
+                    connection.close()  # refused, or an upgrade for a socket that cannot take it
+            return response
+
+    class LibraryWebSocket(plain_websocket_class(True)):  # type: ignore[misc]
         async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
             open_sockets.opened()
             try:
@@ -91,7 +116,7 @@ def _websocket_class(compress: bool, warnings: WarningBudget, open_sockets: Open
                 raise OSError(problem)
             return frame
 
-    return RoughcutWebSocket
+    return LibraryWebSocket if compress else HandedOffWebSocket
 
 
 def create_sio(settings: Settings, redis_options: Mapping[str, Any] | None = None) -> socketio.AsyncServer:

@@ -133,16 +133,47 @@ def _frames(task: asyncio.Task[Any]) -> list[str]:
     return files
 
 
-async def test_an_idle_websocket_keeps_no_frame_of_our_middlewares(make_client: Any) -> None:
-    """The middlewares hand a Socket.IO WebSocket on without awaiting it (http/middlewares.py): aiohttp
-    awaits what a middleware returns, so none of their frames stays suspended for the connection's life."""
+async def test_an_idle_websocket_runs_no_task_and_aiohttp_lets_go_of_it(make_client: Any) -> None:
+    """Once answered, the connection is handed off (realtime/handoff.py): aiohttp's handler tasks end, its
+    server no longer lists the connection, and the socket still talks both ways."""
     client = await make_client()
-    session, _sockets = await _open(client, 1)
+    session, (sock,) = await _open(client, 1)
     try:
-        handlers = [t for t in asyncio.all_tasks() if any("direct_socket.py" in f for f in _frames(t))]
-        assert len(handlers) == 1
-        files = _frames(handlers[0])
-        assert any(f.endswith("aiohttp/web_protocol.py") for f in files)  # it is the request's handler task
-        assert not [f for f in files if "/roughcut/http/" in f], files
+        server = client.server.runner.server
+        assert server is not None
+        async with asyncio.timeout(WAIT):
+            while server.connections:  # noqa: ASYNC110 - aiohttp offers no event for it
+                await asyncio.sleep(0.01)
+        held = [t for t in asyncio.all_tasks() if any("aiohttp/web_protocol.py" in f for f in _frames(t))]
+        assert held == [] and _library_tasks() == []
+        (eio_sock,) = client.app[keys.SIO].eio.sockets.values()
+        assert type(eio_sock) is DirectSocket and eio_sock.direct and eio_sock._reading is None
+        await sock.ws.send_str("40/chat,")  # a CONNECT without a token: answered over the handed-off socket
+        async with asyncio.timeout(WAIT):
+            answer = await sock.ws.receive_str()
+        assert answer.startswith("44/chat,")
+    finally:
+        await session.close()
+
+
+async def test_no_session_keeps_the_request_that_opened_it(make_client: Any) -> None:
+    """python-socketio keeps each session's environ for its life: neither a WebSocket's upgrade request nor a
+    long-poll's first request stays in it (with its headers, protocol and transport), and both still work."""
+    client = await make_client()
+    session, (ws_sock,) = await _open(client, 1)
+    try:
+        opened = await client.get("/socket.io/?EIO=4&transport=polling")
+        assert opened.status == 200
+        sid = json.loads((await opened.text())[1:])["sid"]
+        sio = client.app[keys.SIO]
+        assert len(sio.environ) == 2
+        assert all("aiohttp.request" not in environ and environ["PATH_INFO"] for environ in sio.environ.values())
+        asked = await client.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", data="40/chat,")
+        assert asked.status == 200
+        answer = await client.get(f"/socket.io/?EIO=4&transport=polling&sid={sid}")
+        assert (await answer.text()).startswith("44/chat,")  # refused for want of a token: the session answers
+        await ws_sock.ws.send_str("40/chat,")
+        async with asyncio.timeout(WAIT):
+            assert (await ws_sock.ws.receive_str()).startswith("44/chat,")
     finally:
         await session.close()

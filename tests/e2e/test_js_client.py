@@ -87,6 +87,7 @@ async def test_js_client_chat_flow(client: TestClient[Any, Any], mailbox: Mailbo
         },
     )
     assert seen["client"]["version"].startswith("4.")
+    assert seen["transport"] == transports[-1]  # polling first was upgraded to the WebSocket
 
     # Refused at connect, with the code in connect_error's err.data.
     assert seen["refused"]["no_token"]["connect_error"]["data"] == {"code": "token_missing"}

@@ -31,6 +31,7 @@ class Chat {
     this.name = name;
     this.queues = Object.fromEntries(KINDS.map((k) => [k, []]));
     this.waiters = Object.fromEntries(KINDS.map((k) => [k, []]));
+    this.transports = transports;
     const opts = { transports, forceNew: true, reconnection: false, autoConnect: false };
     if (auth !== undefined) opts.auth = auth;
     this.socket = io(`${url}/chat`, opts);
@@ -41,6 +42,15 @@ class Chat {
         else this.queues[kind].push(payload);
       });
     }
+  }
+
+  /** The transport the engine settled on: with polling first, once its upgrade to a WebSocket is done. */
+  settled() {
+    const engine = this.socket.io.engine;
+    if (engine.transport.name === "websocket" || !this.transports.includes("websocket")) {
+      return Promise.resolve(engine.transport.name);
+    }
+    return within(new Promise((resolve) => engine.once("upgrade", (t) => resolve(t.name))), `${this.name} upgrade`);
   }
 
   /** Connect; resolves {connected: true} or {connect_error: {message, data}} (refusal is an outcome). */
@@ -158,6 +168,7 @@ async function main() {
     // Live delivery resumes after the rejoin.
     const live = await a.send(fid, "back to live");
     seen.live = { ack: live, b_received: await b.next() };
+    seen.transport = await a.settled();
 
     // Typing: A's start reaches B; A's stop too.
     const typingOn = await a.call("typing", { feedback_id: fid, typing: true });

@@ -146,9 +146,17 @@ async def test_a_pong_reschedules_and_a_missing_pong_closes_and_cuts_the_connect
             if data == _frame("2"):
                 pongs.append(loop.create_task(answering.receive(packet.Packet(packet.PONG))))
 
+    class Connection:  # what the socket cuts: its handed-off connection (realtime/handoff.py)
+        def __init__(self, transport: Transport) -> None:
+            self.transport = transport
+
+        def abort(self) -> None:
+            if self.transport is silent._transport:
+                aborted.set()
+
     for sock in (answering, silent):
         transport = Answering() if sock is answering else Transport()
-        transport.abort = aborted.set if sock is silent else None  # type: ignore[attr-defined]
+        sock._conn = Connection(transport)  # type: ignore[assignment]
         sock._transport = transport
         sock._high_water = 65536
         sock.connected = True

@@ -111,3 +111,51 @@ async def test_one_batch_refuses_dedupes_and_numbers_like_the_domain_rules(engin
     mine = [(fid, seq) for fid, seq in stored if fid in (room_a, room_b)]
     assert sorted(mine) == [(room_a, 1), (room_a, 2), (room_a, 3), (room_b, 1), (room_b, 2)]
     assert (counters[room_a], counters[room_b]) == (3, 2)
+
+
+class HeldPublisher:
+    """An EventPublisher whose first publish waits until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Committed]] = []
+        self.publishing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish(self, batch: Sequence[Committed]) -> None:
+        if not self.batches:
+            self.publishing.set()
+            await self.release.wait()
+        self.batches.append(list(batch))
+
+
+async def test_the_next_batch_is_stored_while_one_publishes_and_leaves_after_it(engine: AsyncEngine) -> None:
+    """Publishing overlaps writing the next batch, but batches leave in commit order and each sender is
+    answered only once its batch is published."""
+    async with engine.begin() as conn:
+        ann = await _user(conn, "Ann")
+        room = await _thread(conn, [ann])
+    publisher = HeldPublisher()
+    writer = GroupCommitWriter(engine, publisher)
+    await writer.start()
+    try:
+        first = asyncio.ensure_future(writer.send(PostMessage(ann, room, "c1", "one")))
+        await asyncio.wait_for(publisher.publishing.wait(), WAIT)
+        second = asyncio.ensure_future(writer.send(PostMessage(ann, room, "c2", "two")))
+        async with asyncio.timeout(WAIT):  # stored while the first batch is still publishing
+            while True:
+                async with engine.connect() as conn:
+                    stored = (
+                        await conn.execute(select(t.messages.c.seq).where(t.messages.c.feedback_id == room))
+                    ).all()
+                if len(stored) == 2:
+                    break
+                await asyncio.sleep(0.01)
+        assert not first.done() and not second.done() and publisher.batches == []
+        publisher.release.set()
+        one, two = await asyncio.wait_for(asyncio.gather(first, second), WAIT)
+    finally:
+        publisher.release.set()
+        await writer.stop()
+    assert (one.message.seq, two.message.seq) == (1, 2)
+    published = [c.event.message.seq for b in publisher.batches for c in b if isinstance(c.event, MessagePosted)]
+    assert published == [1, 2]

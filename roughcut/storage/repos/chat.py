@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,6 +111,10 @@ class GroupCommitWriter:
     the members the transaction saw as their audience; then each sender's call returns. Nothing is
     published for a batch that failed; its sends are retried one per transaction, so a send the
     database refuses fails alone and never costs the other senders of its batch their messages.
+
+    Publishing a batch overlaps writing the next one (the commit's round trip and fsync are the
+    writer's wait, the publish is the loop's work): at most one batch publishes at a time, in commit
+    order, so each room's messages still leave in seq order.
     """
 
     def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
@@ -118,6 +123,7 @@ class GroupCommitWriter:
         self._queue: list[_Queued] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._delivering: asyncio.Task[None] | None = None  # the last committed batch: published, then answered
         self._stopping = False
 
     async def start(self) -> None:
@@ -133,6 +139,7 @@ class GroupCommitWriter:
         self._wakeup.set()
         await self._task
         self._task = None
+        await self._delivered()
 
     async def send(self, post: PostMessage) -> Sent:
         """Queue one send and wait until it is stored (or refused)."""
@@ -198,6 +205,20 @@ class GroupCommitWriter:
             # The same write slot as the units of work on SQLite (storage/db.py): one writer at a time.
             async with begin_write(self._engine) as conn:
                 answers, committed = await _write(conn, posts, datetime.now(UTC))
+        await self._delivered()  # the batch before this one leaves first
+        delivery = self._deliver(batch, answers, committed)
+        self._delivering = asyncio.get_running_loop().create_task(delivery, name="chat publish")
+
+    async def _delivered(self) -> None:
+        """Wait until the last committed batch is published and its senders answered."""
+        delivering = self._delivering
+        if delivering is not None:
+            await delivering
+
+    async def _deliver(
+        self, batch: list[_Queued], answers: Sequence[Sent | errors.DomainError], committed: Sequence[Committed]
+    ) -> None:
+        """Publish a committed batch, then answer each of its senders."""
         if committed:
             try:
                 await self._publisher.publish(committed)

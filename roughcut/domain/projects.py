@@ -88,6 +88,19 @@ async def require_role(uow: UnitOfWork, project_id: int, user_id: int, allowed: 
     return role
 
 
+async def require_project(
+    uow: UnitOfWork, project_id: int, user_id: int, allowed: frozenset[Role] | None = None
+) -> tuple[Project, Role]:
+    """The project and the caller's role in one lookup, refused as `require_role` refuses (and locking as it
+    locks in a write)."""
+    found = await uow.projects.get_as(project_id, user_id, lock=writing())
+    if found is None:
+        raise errors.NotFound("No such project.")
+    if allowed is not None and found[1] not in allowed:
+        raise errors.PermissionDenied(f"Only {' or '.join(sorted(allowed))} may do this.")
+    return found
+
+
 def _check_range(stage: Stage) -> None:
     if stage.start_at is not None and stage.end_at is not None and stage.end_at < stage.start_at:
         raise errors.ValidationFailed(fields={"end_at": ["Must not be before start_at."]})
@@ -153,10 +166,7 @@ async def list_projects_with_members(deps: Projects, user_id: int, query: Projec
 async def get_project(deps: Projects, user_id: int, project_id: int) -> ProjectDetail:
     """One project with its members; invitations for owner and managers."""
     async with deps.uow() as uow:
-        role = await require_role(uow, project_id, user_id)
-        project = await uow.projects.get(project_id)
-        if project is None:
-            raise errors.NotFound("No such project.")
+        project, role = await require_project(uow, project_id, user_id)
         return await _detail(uow, deps, project, role)
 
 
@@ -170,10 +180,7 @@ async def update_project(deps: Projects, user_id: int, cmd: UpdateProject) -> Pr
             raise errors.ValidationFailed(fields={"name": [f"Use 1 to {NAME_MAX} characters."]})
     project_id = cmd.project_id
     async with deps.uow() as uow:
-        role = await require_role(uow, project_id, user_id, EDITORS)
-        before = await uow.projects.get(project_id)
-        if before is None:
-            raise errors.NotFound("No such project.")
+        before, role = await require_project(uow, project_id, user_id, EDITORS)
         changed = {k: v for k, v in changes.items() if getattr(before, k) != v}
         if not changed:
             return await _detail(uow, deps, before, role)
@@ -363,10 +370,7 @@ async def events_between(deps: Projects, project_id: int, after_seq: int, before
 async def metadata(deps: Projects, user_id: int, project_id: int) -> dict[str, Any]:
     """Title, description, image and change time for Next.js `generateMetadata`."""
     async with deps.uow() as uow:
-        await require_role(uow, project_id, user_id)
-        project = await uow.projects.get(project_id)
-    if project is None:
-        raise errors.NotFound("No such project.")
+        project, _role = await require_project(uow, project_id, user_id)
     description = project.description or f"{project.name}: {project.current_stage.value.replace('_', ' ')}"
     return {
         "title": project.name,

@@ -42,6 +42,13 @@ _ROLE_LOCKED = (
     .where(P.c.id == bindparam("project_id"))
     .with_for_update(of=P, key_share=True)
 )
+# A project with the caller's role in one statement; in a write, the project row's lock as in _ROLE_LOCKED.
+_PROJECT_AS = (
+    select(M.c.role, P)
+    .select_from(P.outerjoin(M, and_(M.c.project_id == P.c.id, M.c.user_id == bindparam("user_id"))))
+    .where(P.c.id == bindparam("project_id"))
+)
+_PROJECT_AS_LOCKED = _PROJECT_AS.with_for_update(of=P, key_share=True)
 # Statements of the hot reads, built once (building a Select and its cache key per call was ~5 % of a
 # project read's CPU); the id lists expand at execution.
 _PROJECT = select(P).where(P.c.id == bindparam("project_id"))
@@ -175,6 +182,13 @@ class SqlProjects:
         if row is None:
             return None
         return _project(row, (await self._stages([project_id])).get(project_id, ()))
+
+    async def get_as(self, project_id: int, user_id: int, *, lock: bool = False) -> tuple[Project, Role] | None:
+        q = _PROJECT_AS_LOCKED if lock and self._conn.dialect.name == "postgresql" else _PROJECT_AS
+        row = (await self._conn.execute(q, {"project_id": project_id, "user_id": user_id})).mappings().first()
+        if row is None or row["role"] is None:
+            return None
+        return _project(row, (await self._stages([project_id])).get(project_id, ())), Role(row["role"])
 
     async def role_of(self, project_id: int, user_id: int, *, lock: bool = False) -> Role | None:
         q = _ROLE_LOCKED if lock and self._conn.dialect.name == "postgresql" else _ROLE

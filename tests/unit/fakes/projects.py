@@ -101,6 +101,10 @@ class FakeProjects:
     async def role_of(self, project_id: int, user_id: int, *, lock: bool = False) -> Role | None:
         return self.s.role_of(project_id, user_id)  # one task at a time: no locks to take
 
+    async def get_as(self, project_id: int, user_id: int, *, lock: bool = False) -> tuple[Project, Role] | None:
+        project, role = await self.get(project_id), self.s.role_of(project_id, user_id)
+        return (project, role) if project is not None and role is not None else None
+
     async def update(self, project_id: int, now: datetime, **fields: Any) -> Project:
         if "status" in fields:
             fields["status"] = ProjectStatus(fields["status"])

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import platform
 import statistics
 import tempfile
@@ -47,6 +48,7 @@ from bench.common import (
     relay,
     seed_rooms,
     server,
+    steal_seconds,
 )
 
 DB_NAME = "roughcut_bench_chat"
@@ -77,7 +79,7 @@ async def generate(srv: Server, name: str, seed_file: Path, rate: float, seconds
     """One generator run; its JSON line plus the server's CPU use over the run."""
     cmd = ["node", str(LOADER), "--seed", str(seed_file), "--url", srv.base, "--server", name]
     cmd += ["--rate", f"{rate:g}", "--seconds", f"{seconds:g}", "--drain", f"{DRAIN_SECONDS:g}"]
-    cpu, started = cpu_seconds(srv.pid), time.monotonic()
+    cpu, stolen, started = cpu_seconds(srv.pid), steal_seconds(), time.monotonic()
     proc = await asyncio.create_subprocess_exec(*pinned(CLIENT_CPU, cmd), stdout=asyncio.subprocess.PIPE)
     out, _ = await asyncio.wait_for(proc.communicate(), seconds + LOADER_OVERHEAD)
     elapsed = time.monotonic() - started
@@ -87,6 +89,9 @@ async def generate(srv: Server, name: str, seed_file: Path, rate: float, seconds
     result: dict[str, Any] = json.loads(lines[-1])
     # Averaged over the whole run, connecting and draining included: a floor of the busy share.
     result["server_cpu_util"] = round((cpu_seconds(srv.pid) - cpu) / elapsed, 2)
+    # The share of the box's CPU time its hypervisor took meanwhile: a failed step with a high share says the
+    # box was slow, not the server (2026-12-03: 50 % for minutes, and the relay failed half its earlier rate).
+    result["box_steal"] = round((steal_seconds() - stolen) / elapsed / (os.cpu_count() or 1), 2)
     return result
 
 

@@ -177,7 +177,7 @@ async def _close(sock: Any) -> None:
 
 async def drain_sockets(sio: CheckedServer) -> None:
     """Node shutdown: send every socket a close (without waiting for its queue) so clients move elsewhere,
-    then wait until their WebSocket close handshakes are done.
+    then wait until their WebSocket close handshakes are done; a peer that has not answered by then is cut.
 
     engine.io's own disconnect-all waits for each socket's queue to drain, which never ends for a socket
     whose peer is already gone; here the whole drain is bounded. The handshakes must finish before aiohttp
@@ -192,3 +192,7 @@ async def drain_sockets(sio: CheckedServer) -> None:
         await asyncio.wait(closing, timeout=DRAIN_SECONDS)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(sio.open_websockets.idle.wait(), max(0.0, deadline - loop.time()))
+    for sock in list(sio.eio.sockets.values()):  # peers that never answered the close: cut
+        connection = getattr(sock, "_conn", None)
+        if connection is not None:
+            connection.abort()

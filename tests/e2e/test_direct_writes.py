@@ -10,6 +10,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from roughcut import keys
+from roughcut.realtime import server as realtime_server
 from roughcut.realtime.direct_socket import DirectSocket
 from tests.helpers import Mailbox, signup
 from tests.raw_socket import RawSocket
@@ -177,3 +178,26 @@ async def test_no_session_keeps_the_request_that_opened_it(make_client: Any) -> 
             assert (await ws_sock.ws.receive_str()).startswith("44/chat,")
     finally:
         await session.close()
+
+
+async def test_a_drain_cuts_a_peer_that_never_answers_its_close(make_client: Any, monkeypatch: Any) -> None:
+    """A drain is bounded: a WebSocket whose peer ignores the close is cut when the drain's wait ends (aiohttp
+    no longer holds the handed-off connection, so nothing else would cut it before the close timeout)."""
+    client = await make_client()
+    sio = client.app[keys.SIO]
+    monkeypatch.setattr(realtime_server, "DRAIN_SECONDS", 0.5)
+    async with aiohttp.ClientSession() as session:
+        polite = await RawSocket.open(session, str(client.make_url("/")))
+        url = str(client.make_url("/socket.io/?EIO=4&transport=websocket"))
+        silent = await session.ws_connect(url, autoclose=False, autoping=False)
+        assert (await silent.receive_str(timeout=WAIT)).startswith("0{")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(realtime_server.drain_sockets(sio), WAIT)
+        assert await polite.closed() == ["1"]  # the engine.io CLOSE packet, then the close handshake
+        kinds = []
+        async with asyncio.timeout(WAIT):
+            while (message := await silent.receive()).type not in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                kinds.append(message.type)
+        assert kinds == [aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.CLOSE]  # told, never answered, then cut
+        assert loop.time() - started < 2.0 and sio.eio.sockets == {}

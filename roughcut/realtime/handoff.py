@@ -144,8 +144,11 @@ class Connection(BaseProtocol):
                 self.transport.close()
 
     def refused(self, exc: BaseException) -> None:
-        """The parser refused a frame (too large, malformed): close with its code."""
+        """The parser refused a frame (too large, malformed): close with its code, without waiting for an
+        answer the parser would no longer read (RFC 6455, 7.1.7)."""
         self.close(int(getattr(exc, "code", WSCloseCode.PROTOCOL_ERROR)))
+        if self.transport is not None:
+            self.transport.close()  # after what is buffered, the close frame included
 
     # ---- writing ----
 

@@ -139,16 +139,16 @@ async def test_pings_are_answered_and_a_peers_close_is_returned(served: Served) 
         await asyncio.wait_for(recorder.gone.wait(), WAIT)
 
 
-async def test_a_frame_over_the_limit_closes_with_message_too_big(served: Served) -> None:
+async def test_a_frame_over_the_limit_closes_with_message_too_big(served: Served, monkeypatch: Any) -> None:
+    monkeypatch.setattr(handoff, "CLOSE_TIMEOUT_SECONDS", 60.0)  # the cut below cannot be the close timeout's
     async with aiohttp.ClientSession() as session:
-        ws = await session.ws_connect(served.url(), autoping=False)
+        ws = await session.ws_connect(served.url(), autoping=False, autoclose=False)
         _connection, recorder = await served.next()
         await ws.send_str("x" * (MAX_SIZE + 1))
         closing = await ws.receive(timeout=WAIT)
         assert (closing.type, closing.data) == (WSMsgType.CLOSE, aiohttp.WSCloseCode.MESSAGE_TOO_BIG)
         assert recorder.messages.empty()
-        await ws.close()
-        await asyncio.wait_for(recorder.gone.wait(), WAIT)
+        await asyncio.wait_for(recorder.gone.wait(), WAIT)  # cut at once: the parser reads nothing more
 
 
 async def test_our_close_waits_for_the_peer_then_cuts_one_that_does_not_answer(

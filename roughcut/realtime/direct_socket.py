@@ -43,11 +43,6 @@ INBOX_PAUSE = 64  # messages waiting to be handled before the socket stops readi
 _PROBE, _UPGRADE = 1, 2  # the polling -> WebSocket upgrade: waiting for the probe, then for UPGRADE
 
 
-def text_frame(payload: bytes) -> bytes:
-    """One unmasked, final WebSocket text frame carrying `payload` (UTF-8)."""
-    return frame(WSMsgType.TEXT, payload)
-
-
 def packet_frame(pkt: packet.Packet) -> bytes:
     """The WebSocket frame of an engine.io packet (a binary packet's bytes go in a binary frame)."""
     encoded = pkt.encode()

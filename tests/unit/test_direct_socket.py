@@ -12,7 +12,8 @@ from aiohttp._websocket.writer import WebSocketWriter
 from engineio import packet
 from engineio.async_socket import AsyncSocket
 
-from roughcut.realtime.direct_socket import DirectEngine, DirectSocket, text_frame
+from roughcut.realtime.direct_socket import DirectEngine, DirectSocket
+from roughcut.realtime.handoff import frame
 
 
 class Transport:
@@ -38,14 +39,20 @@ class Transport:
         return (16384, 65536)
 
 
-@pytest.mark.parametrize("size", [0, 1, 125, 126, 4000, 65535, 65536, 70000])
-async def test_text_frames_are_the_bytes_aiohttp_writes(size: int) -> None:
-    """A server's text frame as aiohttp builds it: the fast path's prebuilt frames must be identical."""
+SIZES = [0, 1, 125, 126, 4000, 65535, 65536, 70000]
+# A control frame (PONG) carries at most 125 bytes (RFC 6455, 5.5).
+FRAMES = [(kind, n) for kind in (WSMsgType.TEXT, WSMsgType.BINARY) for n in SIZES]
+FRAMES += [(WSMsgType.PONG, 0), (WSMsgType.PONG, 125)]
+
+
+@pytest.mark.parametrize(("opcode", "size"), FRAMES)
+async def test_frames_are_the_bytes_aiohttp_writes(opcode: WSMsgType, size: int) -> None:
+    """A server's frame as aiohttp builds it: the fast path's prebuilt frames must be identical."""
     transport = Transport()
     writer = WebSocketWriter(protocol=None, transport=transport, use_mask=False)  # type: ignore[arg-type]
     payload = ("é" * size).encode()[:size]
-    await writer.send_frame(payload, WSMsgType.TEXT)
-    assert b"".join(transport.writes) == text_frame(payload)
+    await writer.send_frame(payload, opcode)
+    assert b"".join(transport.writes) == frame(opcode, payload)
 
 
 async def test_engine_io_sockets_are_adopted_in_place() -> None:
@@ -67,7 +74,7 @@ def _direct(transport: Transport) -> DirectSocket:
 
 
 def _frame(text: str) -> bytes:
-    return text_frame(text.encode())
+    return frame(WSMsgType.TEXT, text.encode())
 
 
 async def test_packets_are_written_at_once_and_corked_frames_in_one_write() -> None:

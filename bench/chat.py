@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 
 from bench.common import (
@@ -42,12 +43,15 @@ from bench.common import (
     drop_database,
     ensure_node_modules,
     fresh_database,
+    metric,
     node_server,
     pin_to,
     pinned,
     relay,
     seed_rooms,
     server,
+    services_cpu_seconds,
+    services_cpu_since,
     steal_seconds,
 )
 
@@ -68,6 +72,8 @@ GOAL_OVER_RELAY = 1.0
 GOAL_OVER_NODE = 0.5
 GOAL_HALF_P99_MS = 50.0
 DRAIN_SECONDS = 5.0
+CPU_SAMPLE = 0.25  # seconds between two samples of the server's and the services' CPU time
+PEAK_WINDOW = 4  # samples a second
 LOADER_OVERHEAD = 180.0  # seconds for connecting, draining and exiting on top of the send time
 SETTLE_POLL = 0.3  # seconds between two counts of the stored messages
 SETTLE_TIMEOUT = 10.0
@@ -79,9 +85,16 @@ async def generate(srv: Server, name: str, seed_file: Path, rate: float, seconds
     """One generator run; its JSON line plus the server's CPU use over the run."""
     cmd = ["node", str(LOADER), "--seed", str(seed_file), "--url", srv.base, "--server", name]
     cmd += ["--rate", f"{rate:g}", "--seconds", f"{seconds:g}", "--drain", f"{DRAIN_SECONDS:g}"]
-    cpu, stolen, started = cpu_seconds(srv.pid), steal_seconds(), time.monotonic()
+    batches = await _batches(srv) if name == "roughcut" else None
+    cpu, services, stolen = cpu_seconds(srv.pid), services_cpu_seconds(), steal_seconds()
+    started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(*pinned(CLIENT_CPU, cmd), stdout=asyncio.subprocess.PIPE)
-    out, _ = await asyncio.wait_for(proc.communicate(), seconds + LOADER_OVERHEAD)
+    samples: list[tuple[float, float, float]] = []
+    sampler = asyncio.create_task(_sample(srv.pid, samples))
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), seconds + LOADER_OVERHEAD)
+    finally:
+        sampler.cancel()
     elapsed = time.monotonic() - started
     lines = out.decode().strip().splitlines()
     if proc.returncode != 0 or not lines:
@@ -89,10 +102,44 @@ async def generate(srv: Server, name: str, seed_file: Path, rate: float, seconds
     result: dict[str, Any] = json.loads(lines[-1])
     # Averaged over the whole run, connecting and draining included: a floor of the busy share.
     result["server_cpu_util"] = round((cpu_seconds(srv.pid) - cpu) / elapsed, 2)
+    # The busiest second of the run (sending happens in the middle): a full core here is saturation.
+    result["server_cpu_peak"], result["services_cpu_at_peak"] = _peak(samples)
+    # PostgreSQL and Redis float over both cores: what they use beside roughcut is taken from the generator's.
+    result["services_cpu_util"] = round(services_cpu_since(services) / elapsed, 2)
     # The share of the box's CPU time its hypervisor took meanwhile: a failed step with a high share says the
     # box was slow, not the server (2026-12-03: 50 % for minutes, and the relay failed half its earlier rate).
     result["box_steal"] = round((steal_seconds() - stolen) / elapsed / (os.cpu_count() or 1), 2)
+    if batches is not None:
+        done, sends = (now - before for now, before in zip(await _batches(srv), batches, strict=True))
+        result["sends_per_batch"] = round(sends / done, 2) if done else None  # the group commit's batching
     return result
+
+
+async def _sample(pid: int, into: list[tuple[float, float, float]]) -> None:
+    """Every CPU_SAMPLE seconds: the time, the server's CPU seconds and PostgreSQL's and Redis's."""
+    services = services_cpu_seconds()
+    while True:
+        into.append((time.monotonic(), cpu_seconds(pid), services_cpu_since(services)))
+        await asyncio.sleep(CPU_SAMPLE)
+
+
+def _peak(samples: list[tuple[float, float, float]]) -> tuple[float | None, float | None]:
+    """The server's highest CPU share over any second of the samples, and the services' share in that second."""
+    best: tuple[float | None, float | None] = (None, None)
+    for (t0, cpu0, svc0), (t1, cpu1, svc1) in zip(samples, samples[PEAK_WINDOW:], strict=False):
+        share = (cpu1 - cpu0) / (t1 - t0)
+        if best[0] is None or share > best[0]:
+            best = (round(share, 2), round((svc1 - svc0) / (t1 - t0), 2))
+    return best
+
+
+async def _batches(srv: Server) -> tuple[float, float]:
+    """roughcut's group-commit transactions so far, and the sends they held."""
+    async with aiohttp.ClientSession() as http:
+        return (
+            await metric(http, srv.base, "roughcut_chat_batches_total"),
+            await metric(http, srv.base, "roughcut_chat_batched_sends_total"),
+        )
 
 
 async def verify(stored_before: int, sent: int) -> dict[str, Any]:
@@ -302,6 +349,7 @@ async def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=RAMP_STEP_SECONDS)
     parser.add_argument("--ramp-max", type=float, default=RAMP_MAX, help="stop raising the rate past this")
     parser.add_argument("--p99-limit", type=float, default=P99_LIMIT_MS, help="ms; a step above it is not held")
+    parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE", help="roughcut settings to add")
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database for inspection")
     args = parser.parse_args()
     args.servers = [name for name in SERVERS if name in args.servers]
@@ -316,6 +364,7 @@ async def main() -> None:
         "CHAT_SEND_RATE": CHAT_BUDGET,
         "SOCKET_EVENT_BURST": CHAT_BUDGET,
         "SOCKET_EVENT_RATE": CHAT_BUDGET,
+        **dict(item.split("=", 1) for item in args.env),
     }
     summary: dict[str, Any] = {"summary": "ramp" if args.ramp else "fixed"}
     summary.update(rooms=args.rooms, members=args.members, machine=f"{platform.machine()} {platform.python_version()}")

@@ -76,6 +76,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+SERVICES = ("postgres", "redis-server")
+
+
+def services_cpu_seconds() -> dict[int, float]:
+    """CPU time used so far by each PostgreSQL and Redis process (they are not pinned: they share the box)."""
+    used = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if (entry / "comm").read_text().strip() in SERVICES:
+                used[int(entry.name)] = cpu_seconds(int(entry.name))
+    return used
+
+
+def services_cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds PostgreSQL and Redis used since `before` (processes that exited meanwhile are not counted)."""
+    now = services_cpu_seconds()
+    return sum(used - before.get(pid, 0.0) for pid, used in now.items())
+
+
 def steal_seconds() -> float:
     """CPU time the hypervisor took from this machine, all cores together (Linux /proc/stat, `steal`)."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()

@@ -31,6 +31,9 @@ BROKER_RECEIVED_BYTES = Counter("roughcut_broker_received_bytes_total", "Bytes o
 CACHE_READS = Counter(
     "roughcut_response_cache_reads_total", "Cacheable reads by resource and outcome", ["resource", "outcome"]
 )
+# The chat's group commit (storage/repos/chat.py): transactions, and the sends they stored or refused together.
+CHAT_BATCHES = Counter("roughcut_chat_batches_total", "Chat group-commit transactions attempted")
+CHAT_BATCHED_SENDS = Counter("roughcut_chat_batched_sends_total", "Chat sends in group-commit transactions")
 
 # REST admission control (http/admission.py): admitted at once, admitted after waiting in the queue, refused
 # because the queue was full, or refused because the wait outlasted API_QUEUE_TIMEOUT_MS.

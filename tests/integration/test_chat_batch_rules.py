@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from prometheus_client import REGISTRY
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +30,12 @@ class Batches:
 
     async def publish(self, batch: Sequence[Committed]) -> None:
         self.batches.append(list(batch))
+
+
+def _batching() -> tuple[float, float]:
+    """The group commit's transactions and sends so far, as /metrics shows them."""
+    names = ("roughcut_chat_batches_total", "roughcut_chat_batched_sends_total")
+    return tuple(REGISTRY.get_sample_value(name) or 0.0 for name in names)  # type: ignore[return-value]
 
 
 async def _user(conn: object, name: str) -> int:
@@ -59,6 +66,7 @@ async def test_one_batch_refuses_dedupes_and_numbers_like_the_domain_rules(engin
         room_b = await _thread(conn, [bob])
     batches = Batches()
     writer = GroupCommitWriter(engine, batches)
+    counted = _batching()
     await writer.start()
     try:
         earlier = await asyncio.wait_for(writer.send(PostMessage(ann, room_a, "c-earlier", "first")), WAIT)
@@ -78,6 +86,8 @@ async def test_one_batch_refuses_dedupes_and_numbers_like_the_domain_rules(engin
         await writer.stop()
 
     assert len(batches.batches) == 2  # the earlier send, then the whole batch at once
+    # /metrics shows the batching (bench.chat reports sends per batch from it)
+    assert tuple(now - before for now, before in zip(_batching(), counted, strict=True)) == (2, 9)
     one, eve_refused, other, retried, bobs, again, missing, other2 = answers
     for refused in (eve_refused, missing):
         assert isinstance(refused, errors.NotFound)

@@ -24,6 +24,7 @@ from roughcut.domain.chat_model import ChatMessage, LockedThread, PostMessage, R
 from roughcut.domain.events import Committed
 from roughcut.domain.ports import EventPublisher
 from roughcut.domain.project_model import UserRef
+from roughcut.metrics import CHAT_BATCHED_SENDS, CHAT_BATCHES
 from roughcut.storage import tables as t
 from roughcut.storage.db import begin_write
 from roughcut.storage.repos import chat_pg
@@ -199,6 +200,8 @@ class GroupCommitWriter:
     async def _store(self, batch: list[_Queued]) -> None:
         """One transaction for the batch's sends; after COMMIT, publish and answer each sender."""
         posts = [post for post, _ in batch]
+        CHAT_BATCHES.inc()
+        CHAT_BATCHED_SENDS.inc(len(posts))
         if self._engine.dialect.name == "postgresql":
             answers, committed = await chat_pg.store_batch(self._engine, posts, datetime.now(UTC))
         else:

@@ -69,9 +69,12 @@ def project_prefix(project_id: int) -> str:
     return f"projects/{project_id}/"
 
 
-async def _detail(uow: UnitOfWork, deps: Projects, project: Project, role: Role) -> ProjectDetail:
-    """The project as the caller sees it, read inside the caller's unit of work."""
-    members = await uow.projects.members(project.id)
+async def _detail(
+    uow: UnitOfWork, deps: Projects, project: Project, role: Role, members: list[Member] | None = None
+) -> ProjectDetail:
+    """The project as the caller sees it, read inside the caller's unit of work (`members` when read already)."""
+    if members is None:
+        members = await uow.projects.members(project.id)
     invitations = await uow.invitations.list_pending(project.id, deps.clock.now()) if role in EDITORS else None
     return ProjectDetail(project, role, members, invitations)
 
@@ -81,10 +84,8 @@ async def require_role(uow: UnitOfWork, project_id: int, user_id: int, allowed: 
     # In a write this is the transaction's first lock, the project row's: one lock order for every
     # writer (storage/uow.py). Write use cases call it before they write anything under the project.
     role = await uow.projects.role_of(project_id, user_id, lock=writing())
-    if role is None:
-        raise errors.NotFound("No such project.")
-    if allowed is not None and role not in allowed:
-        raise errors.PermissionDenied(f"Only {' or '.join(sorted(allowed))} may do this.")
+    _admit(role, allowed)
+    assert role is not None
     return role
 
 
@@ -94,11 +95,27 @@ async def require_project(
     """The project and the caller's role in one lookup, refused as `require_role` refuses (and locking as it
     locks in a write)."""
     found = await uow.projects.get_as(project_id, user_id, lock=writing())
-    if found is None:
-        raise errors.NotFound("No such project.")
-    if allowed is not None and found[1] not in allowed:
-        raise errors.PermissionDenied(f"Only {' or '.join(sorted(allowed))} may do this.")
+    _admit(None if found is None else found[1], allowed)
+    assert found is not None
     return found
+
+
+async def require_view(
+    uow: UnitOfWork, project_id: int, user_id: int, allowed: frozenset[Role] | None = None
+) -> tuple[Project, Role, list[Member]]:
+    """`require_project` with the members, in the same read."""
+    found = await uow.projects.view_as(project_id, user_id, lock=writing())
+    _admit(None if found is None else found[1], allowed)
+    assert found is not None
+    return found
+
+
+def _admit(role: Role | None, allowed: frozenset[Role] | None) -> None:
+    """Refuse non-members (not_found) and members without an allowed role (permission_denied)."""
+    if role is None:
+        raise errors.NotFound("No such project.")
+    if allowed is not None and role not in allowed:
+        raise errors.PermissionDenied(f"Only {' or '.join(sorted(allowed))} may do this.")
 
 
 def _check_range(stage: Stage) -> None:
@@ -166,8 +183,8 @@ async def list_projects_with_members(deps: Projects, user_id: int, query: Projec
 async def get_project(deps: Projects, user_id: int, project_id: int) -> ProjectDetail:
     """One project with its members; invitations for owner and managers."""
     async with deps.uow() as uow:
-        project, role = await require_project(uow, project_id, user_id)
-        return await _detail(uow, deps, project, role)
+        project, role, members = await require_view(uow, project_id, user_id)
+        return await _detail(uow, deps, project, role, members)
 
 
 @writes
@@ -180,10 +197,10 @@ async def update_project(deps: Projects, user_id: int, cmd: UpdateProject) -> Pr
             raise errors.ValidationFailed(fields={"name": [f"Use 1 to {NAME_MAX} characters."]})
     project_id = cmd.project_id
     async with deps.uow() as uow:
-        before, role = await require_project(uow, project_id, user_id, EDITORS)
+        before, role, members = await require_view(uow, project_id, user_id, EDITORS)
         changed = {k: v for k, v in changes.items() if getattr(before, k) != v}
         if not changed:
-            return await _detail(uow, deps, before, role)
+            return await _detail(uow, deps, before, role, members)
         project = await uow.projects.update(project_id, deps.clock.now(), **changed)
         wire = {k: (v.value if hasattr(v, "value") else v) for k, v in changed.items()}
         uow.record(
@@ -191,7 +208,7 @@ async def update_project(deps: Projects, user_id: int, cmd: UpdateProject) -> Pr
                 PROJECT_UPDATED, {"project_id": project_id, "changes": wire}, project_id=project_id, actor_id=user_id
             )
         )
-        detail = await _detail(uow, deps, project, role)
+        detail = await _detail(uow, deps, project, role, members)  # a PATCH does not change who is a member
         await uow.commit()
     return detail
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.types import NullType
 
 from roughcut.domain.project_model import (
     CalendarStage,
@@ -49,6 +51,40 @@ _PROJECT_AS = (
     .where(P.c.id == bindparam("project_id"))
 )
 _PROJECT_AS_LOCKED = _PROJECT_AS.with_for_update(of=P, key_share=True)
+# On PostgreSQL the stages (and for a view the members) come in the same statement, as arrays of rows
+# that asyncpg decodes with their types: a project read is one round trip instead of two (three).
+_M2 = M.alias("m2")
+_STAGE_ROWS = (
+    select(
+        func.array_agg(
+            aggregate_order_by(tuple_(S.c.stage, S.c.start_at, S.c.end_at, S.c.status), S.c.position),
+            type_=NullType(),
+        )
+    )
+    .where(S.c.project_id == P.c.id)
+    .scalar_subquery()
+    .label("stage_rows")
+)
+_MEMBER_ROWS = (
+    select(
+        func.array_agg(
+            aggregate_order_by(
+                tuple_(_M2.c.user_id, _M2.c.role, _M2.c.joined_at, U.c.nickname, U.c.email, U.c.avatar_url),
+                _M2.c.joined_at,
+                _M2.c.user_id,
+            ),
+            type_=NullType(),
+        )
+    )
+    .select_from(_M2.join(U, U.c.id == _M2.c.user_id))
+    .where(_M2.c.project_id == P.c.id)
+    .scalar_subquery()
+    .label("member_rows")
+)
+_PROJECT_AS_PG = _PROJECT_AS.add_columns(_STAGE_ROWS)
+_PROJECT_AS_PG_LOCKED = _PROJECT_AS_PG.with_for_update(of=P, key_share=True)
+_VIEW_AS_PG = _PROJECT_AS_PG.add_columns(_MEMBER_ROWS)
+_VIEW_AS_PG_LOCKED = _VIEW_AS_PG.with_for_update(of=P, key_share=True)
 # Statements of the hot reads, built once (building a Select and its cache key per call was ~5 % of a
 # project read's CPU); the id lists expand at execution.
 _PROJECT = select(P).where(P.c.id == bindparam("project_id"))
@@ -63,6 +99,22 @@ _MEMBERS = (
 
 def _stage(r: RowMapping) -> Stage:
     return Stage(StageName(r["stage"]), r["start_at"], r["end_at"], StageStatus(r["status"]))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A timestamp read inside a row array, as UtcDateTime reads a column."""
+    return None if value is None else value.astimezone(UTC)
+
+
+def _stage_rows(rows: Sequence[Sequence[Any]] | None) -> tuple[Stage, ...]:
+    return tuple(Stage(StageName(a), _utc(b), _utc(c), StageStatus(d)) for a, b, c, d in rows or ())
+
+
+def _member_rows(rows: Sequence[Sequence[Any]] | None) -> list[Member]:
+    return [
+        Member(uid, nickname, email, avatar, Role(role), joined)
+        for uid, role, joined, nickname, email, avatar in rows or ()
+    ]
 
 
 def _project(r: RowMapping, stages: tuple[Stage, ...]) -> Project:
@@ -184,11 +236,25 @@ class SqlProjects:
         return _project(row, (await self._stages([project_id])).get(project_id, ()))
 
     async def get_as(self, project_id: int, user_id: int, *, lock: bool = False) -> tuple[Project, Role] | None:
-        q = _PROJECT_AS_LOCKED if lock and self._conn.dialect.name == "postgresql" else _PROJECT_AS
+        pg = self._conn.dialect.name == "postgresql"
+        q = (_PROJECT_AS_PG_LOCKED if lock else _PROJECT_AS_PG) if pg else _PROJECT_AS
         row = (await self._conn.execute(q, {"project_id": project_id, "user_id": user_id})).mappings().first()
         if row is None or row["role"] is None:
             return None
-        return _project(row, (await self._stages([project_id])).get(project_id, ())), Role(row["role"])
+        stages = _stage_rows(row["stage_rows"]) if pg else (await self._stages([project_id])).get(project_id, ())
+        return _project(row, stages), Role(row["role"])
+
+    async def view_as(
+        self, project_id: int, user_id: int, *, lock: bool = False
+    ) -> tuple[Project, Role, list[Member]] | None:
+        if self._conn.dialect.name != "postgresql":
+            found = await self.get_as(project_id, user_id, lock=lock)
+            return None if found is None else (*found, await self.members(project_id))
+        params = {"project_id": project_id, "user_id": user_id}
+        row = (await self._conn.execute(_VIEW_AS_PG_LOCKED if lock else _VIEW_AS_PG, params)).mappings().first()
+        if row is None or row["role"] is None:
+            return None
+        return _project(row, _stage_rows(row["stage_rows"])), Role(row["role"]), _member_rows(row["member_rows"])
 
     async def role_of(self, project_id: int, user_id: int, *, lock: bool = False) -> Role | None:
         q = _ROLE_LOCKED if lock and self._conn.dialect.name == "postgresql" else _ROLE

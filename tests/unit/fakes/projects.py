@@ -105,6 +105,12 @@ class FakeProjects:
         project, role = await self.get(project_id), self.s.role_of(project_id, user_id)
         return (project, role) if project is not None and role is not None else None
 
+    async def view_as(
+        self, project_id: int, user_id: int, *, lock: bool = False
+    ) -> tuple[Project, Role, list[Member]] | None:
+        found = await self.get_as(project_id, user_id, lock=lock)
+        return None if found is None else (*found, await self.members(project_id))
+
     async def update(self, project_id: int, now: datetime, **fields: Any) -> Project:
         if "status" in fields:
             fields["status"] = ProjectStatus(fields["status"])

@@ -101,7 +101,8 @@ async def generate(srv: Server, name: str, seed_file: Path, rate: float, seconds
         raise RuntimeError(f"load generator failed with exit code {proc.returncode}")
     result: dict[str, Any] = json.loads(lines[-1])
     # Averaged over the whole run, connecting and draining included: a floor of the busy share.
-    result["server_cpu_util"] = round((cpu_seconds(srv.pid) - cpu) / elapsed, 2)
+    result["server_cpu_seconds"] = round(cpu_seconds(srv.pid) - cpu, 2)  # connecting and draining included
+    result["server_cpu_util"] = round(result["server_cpu_seconds"] / elapsed, 2)
     # The busiest second of the run (sending happens in the middle): a full core here is saturation.
     result["server_cpu_peak"], result["services_cpu_at_peak"] = _peak(samples)
     # PostgreSQL and Redis float over both cores: what they use beside roughcut is taken from the generator's.

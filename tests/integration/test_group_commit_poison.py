@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from roughcut.domain import errors
@@ -138,3 +138,43 @@ async def test_a_poisoned_send_fails_alone_and_the_rest_of_its_batch_is_stored(
         )
     assert sorted(rows) == sorted((fid, SENDS_PER_ROOM, SENDS_PER_ROOM) for fid in threads)
     assert counters == dict.fromkeys(threads, SENDS_PER_ROOM)
+
+
+async def test_the_writer_checks_out_a_new_connection_after_its_own_was_killed(pg_url: str) -> None:
+    """The writer keeps one connection between batches; when the server ends it, at most the batch on it
+    fails (retryable), and the next send is stored on a fresh one."""
+    name = f"writer-{uuid.uuid4().hex[:8]}"
+    engine = make_engine(pg_url, connect_args={"server_settings": {"application_name": name}})
+    try:
+        user_id, (fid,) = await _rooms(engine, 1)
+        writer = GroupCommitWriter(engine, Recorder())
+        await writer.start()
+        try:
+            before = await asyncio.wait_for(writer.send(PostMessage(user_id, fid, "c-before", "before")), WAIT)
+            admin = make_engine(pg_url)
+            async with admin.connect() as conn:
+                killed = await conn.scalar(
+                    text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = :n"),
+                    {"n": name},
+                )
+            await admin.dispose()
+            assert killed == 1  # the writer's kept connection (this engine's only one left open)
+            after = PostMessage(user_id, fid, "c-after", "after")
+            outcomes: list[Sent | errors.ServiceUnavailable] = []
+            while not outcomes or not isinstance(outcomes[-1], Sent):
+                assert len(outcomes) < 2, outcomes  # one failure at most: the batch sent on the dead connection
+                try:
+                    outcomes.append(await asyncio.wait_for(writer.send(after), WAIT))
+                except errors.ServiceUnavailable as refused:  # the client retries with the same client_id
+                    outcomes.append(refused)
+            then = await asyncio.wait_for(writer.send(PostMessage(user_id, fid, "c-then", "then")), WAIT)
+        finally:
+            await writer.stop()
+        stored = outcomes[-1]
+        assert isinstance(stored, Sent) and not stored.duplicate
+        assert [before.message.seq, stored.message.seq, then.message.seq] == [1, 2, 3]
+        async with engine.connect() as conn:
+            texts = (await conn.execute(select(t.messages.c.text).where(t.messages.c.feedback_id == fid))).scalars()
+            assert sorted(texts) == ["after", "before", "then"]
+    finally:
+        await engine.dispose()

@@ -120,6 +120,7 @@ class GroupCommitWriter:
 
     def __init__(self, engine: AsyncEngine, publisher: EventPublisher) -> None:
         self._engine = engine
+        self._pg = chat_pg.WriterConnection(engine) if engine.dialect.name == "postgresql" else None
         self._publisher = publisher
         self._queue: list[_Queued] = []
         self._wakeup = asyncio.Event()
@@ -141,6 +142,8 @@ class GroupCommitWriter:
         await self._task
         self._task = None
         await self._delivered()
+        if self._pg is not None:
+            await self._pg.close()
 
     async def send(self, post: PostMessage) -> Sent:
         """Queue one send and wait until it is stored (or refused)."""
@@ -202,8 +205,8 @@ class GroupCommitWriter:
         posts = [post for post, _ in batch]
         CHAT_BATCHES.inc()
         CHAT_BATCHED_SENDS.inc(len(posts))
-        if self._engine.dialect.name == "postgresql":
-            answers, committed = await chat_pg.store_batch(self._engine, posts, datetime.now(UTC))
+        if self._pg is not None:
+            answers, committed = await chat_pg.store_batch(self._pg, posts, datetime.now(UTC))
         else:
             # The same write slot as the units of work on SQLite (storage/db.py): one writer at a time.
             async with begin_write(self._engine) as conn:

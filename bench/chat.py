@@ -3,6 +3,7 @@
     python -m bench.chat [--rooms 50] [--members 20] [--seconds 10] [--rate 1000 2000 ...]
     python -m bench.chat --ramp [--ramp-start 500] [--ramp-factor 1.25] [--step-seconds 8] [--repeats 6]
     python -m bench.chat --servers relay roughcut ...
+    python -m bench.chat --servers roughcut --rate 300 --env CHAT_SEND_RATE=20 ...   (roughcut settings for A/B runs)
 
 Seeds R rooms of M members in a fresh PostgreSQL database (`roughcut loadtest-seed`), then runs the Node load
 generator (bench/chat_load.mjs, pinned to core 1) against each chosen server pinned to core 0: the bare
@@ -11,7 +12,9 @@ measures every server back to back in that order (relay, roughcut, node, relay, 
 within a repeat share the box's load of the moment. Fixed mode measures each `--rate`; ramp mode raises the rate
 until p99 > 100 ms or any loss, refines between the last held and the first failed rate, then runs roughcut at half
 the relay's saturation rate of the same repeat. After every roughcut run PostgreSQL must hold each sent message
-exactly once with gap-free seqs (the baselines store nothing). Prints one JSON line per measurement, one per
+exactly once with gap-free seqs (the baselines store nothing). Each run also records the server's CPU (over
+the run and in its busiest second), PostgreSQL's and Redis's CPU beside it, the hypervisor's steal, and roughcut's
+sends per group-commit batch. Prints one JSON line per measurement, one per
 repeat in ramp mode (saturations and the ratios roughcut/relay and roughcut/node), and a summary line.
 """
 

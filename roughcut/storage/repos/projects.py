@@ -112,7 +112,7 @@ def _stage_rows(rows: Sequence[Sequence[Any]] | None) -> tuple[Stage, ...]:
 
 def _member_rows(rows: Sequence[Sequence[Any]] | None) -> list[Member]:
     return [
-        Member(uid, nickname, email, avatar, Role(role), joined)
+        Member(uid, nickname, email, avatar, Role(role), joined.astimezone(UTC))
         for uid, role, joined, nickname, email, avatar in rows or ()
     ]
 

@@ -220,14 +220,14 @@ async def server(env: dict[str, str], data_dir: Path) -> AsyncIterator[Server]:
         yield srv
 
 
-async def metric(http: aiohttp.ClientSession, base: str, name: str) -> float:
-    """Sum of a Prometheus metric's samples."""
+async def metric(http: aiohttp.ClientSession, base: str, name: str, having: str = "") -> float:
+    """Sum of a Prometheus metric's samples (those whose line holds `having`, e.g. a label's `outcome="hit"`)."""
     async with http.get(f"{base}/metrics") as resp:
         text = await resp.text()
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
+        if line.startswith(name) and having in line and not line.startswith("#")
     )
 
 

@@ -1,8 +1,11 @@
 """REST benchmark: 1,000 projects with 10 members each on PostgreSQL; GET /projects and GET /projects/{id}.
 
-    python -m bench.rest_projects [--concurrency 32] [--seconds 15] [--runs 3]
+    python -m bench.rest_projects [--concurrency 32] [--seconds 15] [--runs 3] [--scenarios detail]
+    python -m bench.rest_projects --env RESPONSE_CACHE=false ...   (roughcut settings for A/B runs)
 
-Prints one JSON line per scenario and run: requests/s, p50/p99/max latency, SQL statements per request.
+Prints one JSON line per scenario and run: requests/s, p50/p99/max latency, SQL statements per request, server
+CPU per request, and the share of reads the response cache answered (`cache_hit_ratio`; the CPU per request
+depends on it, so compare runs at like ratios, or with the cache off).
 The server runs pinned to core 0, this load generator on core 1.
 """
 
@@ -44,6 +47,8 @@ from roughcut.storage.db import make_engine
 DB_NAME = "roughcut_bench_rest"
 PROJECTS, MEMBERS, USERS = 1000, 10, 2000
 WARMUP = 3.0
+SCENARIOS = ("list", "detail")
+CACHE_READS = "roughcut_response_cache_reads_total"
 
 
 async def seed(url: str) -> dict[int, list[int]]:
@@ -158,16 +163,24 @@ async def load(
 
         await asyncio.gather(*(worker(time.perf_counter() + WARMUP, False) for _ in range(concurrency)))
         statements = await metric(http, base, "roughcut_db_statements_total")
+        connects = await metric(http, base, "roughcut_db_connections_opened_total")
+        hits = await metric(http, base, CACHE_READS, 'outcome="hit"')
+        misses = await metric(http, base, CACHE_READS, 'outcome="miss"')
         cpu = cpu_seconds(srv.pid)
         started = time.perf_counter()
         await asyncio.gather(*(worker(started + seconds, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(srv.pid) - cpu
         statements = await metric(http, base, "roughcut_db_statements_total") - statements
+        connects = await metric(http, base, "roughcut_db_connections_opened_total") - connects
+        hits = await metric(http, base, CACHE_READS, 'outcome="hit"') - hits
+        misses = await metric(http, base, CACHE_READS, 'outcome="miss"') - misses
     result = summarize(latencies, elapsed, errors)
     result["sql_per_request"] = round(statements / max(1, result["requests"] + errors), 2)
     result["server_cpu_ms_per_request"] = round(cpu * 1000 / max(1, result["requests"] + errors), 3)
     result["server_cpu_util"] = round(cpu / elapsed, 2)
+    result["db_connects_per_s"] = round(connects / elapsed, 1)
+    result["cache_hit_ratio"] = round(hits / (hits + misses), 2) if hits + misses else None
     return {"scenario": scenario, "concurrency": concurrency, **result}
 
 
@@ -176,6 +189,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE", help="roughcut settings to add")
     args = parser.parse_args()
     pin_to(CLIENT_CPU)
     url = await fresh_database(DB_NAME)
@@ -192,17 +207,18 @@ async def main() -> None:
             "REDIS_PREFIX": "bench-rest",
             "RATE_API": "1000000/60",
             "RATE_API_IP": "1000000/60",
+            **dict(item.split("=", 1) for item in args.env),
         }
         results = []
         async with server(env, data_dir) as srv:
             for run in range(args.runs):
-                for scenario in ("list", "detail"):
+                for scenario in args.scenarios:
                     r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds)
                     r["run"] = run + 1
                     results.append(r)
                     print(json.dumps(r), flush=True)
     await drop_database(DB_NAME)
-    for scenario in ("list", "detail"):
+    for scenario in args.scenarios:
         runs = [r for r in results if r["scenario"] == scenario]
         print(
             json.dumps(
@@ -216,6 +232,7 @@ async def main() -> None:
                     "sql_per_request": statistics.median(r["sql_per_request"] for r in runs),
                     "server_cpu_ms_per_request": statistics.median(r["server_cpu_ms_per_request"] for r in runs),
                     "server_cpu_util": statistics.median(r["server_cpu_util"] for r in runs),
+                    "cache_hit_ratios": [r["cache_hit_ratio"] for r in runs],
                 }
             ),
             flush=True,

@@ -14,6 +14,8 @@ HTTP_REQUESTS = Histogram(
     ["method", "route", "status"],
 )
 DB_STATEMENTS = Counter("roughcut_db_statements_total", "SQL statements sent to the database")
+# Connections the pool opened: steady growth under steady load means the pool closes what it soon reopens.
+DB_CONNECTS = Counter("roughcut_db_connections_opened_total", "Database connections the pool opened")
 # Calls of the old single-page app's endpoints: when they stop, LEGACY_API=false switches the layer off.
 LEGACY_CALLS = Counter("roughcut_legacy_calls_total", "Calls of the old single-page app's endpoints", ["route"])
 # What other nodes' batches cost this node: room routing (realtime/routing.py) keeps these to what its clients need.
@@ -41,9 +43,14 @@ ADMISSIONS = Counter("roughcut_api_admissions_total", "REST requests by admissio
 
 
 def count_statements(engine: AsyncEngine) -> None:
-    """Count every statement the engine executes (benchmarks read it to check N+1 freedom)."""
+    """Count every statement the engine executes (benchmarks read it to check N+1 freedom) and every
+    connection its pool opens."""
 
     def on_execute(*_args: Any) -> None:
         DB_STATEMENTS.inc()
 
+    def on_connect(*_args: Any) -> None:
+        DB_CONNECTS.inc()
+
     event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    event.listen(engine.sync_engine, "connect", on_connect)

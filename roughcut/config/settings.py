@@ -176,14 +176,18 @@ class Settings:
     presence_heartbeat: float = 10.0
     presence_window: float = 1.0
     presence_away_after: float = 300.0  # a socket that sends nothing for this long counts as away (0: never)
-    db_pool_size: int = 20
-    db_max_overflow: int = 10
+    # The pool keeps every connection it opens (no overflow by default): SQLAlchemy closes an overflow
+    # connection when it is returned to a pool holding pool_size idle ones, and under a bursty steady load
+    # (32 clients of uncached reads) that closed and reopened ~3 connections a second, each paying a connect,
+    # asyncpg's type introspection and a cold statement cache: 0.23 ms more CPU per read (bench/RESULTS.md).
+    db_pool_size: int = 30
+    db_max_overflow: int = 0
     # Admission control of REST requests (http/admission.py): at most `api_concurrency` in progress, at most
     # `api_queue` more waiting in arrival order, none waiting longer than `api_queue_timeout` seconds; past
-    # either bound a 503 with Retry-After. 40 is twice the default pool: a read holds a connection for about
-    # half its time in the handler (the token, the rate limit and the render need none), so twice the pool
-    # keeps every connection busy without requests queueing for one inside the pool; on one core each more
-    # only lengthens every admitted request's turn. 256 waiting drain in the wait bound at ~500 reads/s, and
+    # either bound a 503 with Retry-After. 40 is a third more than the default pool: a read holds a connection
+    # for about half its time in the handler (the token, the rate limit and the render need none), so every
+    # connection stays busy with few requests queueing for one inside the pool; on one core each more only
+    # lengthens every admitted request's turn. 256 waiting drain in the wait bound at ~500 reads/s, and
     # the wait bound leaves half of a 1 s budget for the request itself.
     api_concurrency: int = 40
     api_queue: int = 256
@@ -331,8 +335,8 @@ class Settings:
             presence_heartbeat=float(_int(e, "PRESENCE_HEARTBEAT", 10, 1, 300)),
             presence_window=_int(e, "PRESENCE_WINDOW_MS", 1000, 0, 60_000) / 1000,
             presence_away_after=float(_int(e, "PRESENCE_AWAY_AFTER", 300, 0, 86_400)),
-            db_pool_size=_int(e, "DB_POOL_SIZE", 20, 1, 500),
-            db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 10, 0, 500),
+            db_pool_size=_int(e, "DB_POOL_SIZE", 30, 1, 500),
+            db_max_overflow=_int(e, "DB_MAX_OVERFLOW", 0, 0, 500),
             api_concurrency=_int(e, "API_CONCURRENCY", 40, 1, 10_000),
             api_queue=_int(e, "API_QUEUE", 256, 0, 100_000),
             api_queue_timeout=_int(e, "API_QUEUE_TIMEOUT_MS", 500, 1, 60_000) / 1000,

@@ -122,7 +122,7 @@ def _json_dumps(value: Any) -> str:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 20, max_overflow: int = 10, connect_args: dict[str, Any] | None = None
+    url: str, *, pool_size: int = 30, max_overflow: int = 0, connect_args: dict[str, Any] | None = None
 ) -> AsyncEngine:
     """Build the engine with the right pool and per-connection settings for the backend."""
     if url.startswith("sqlite"):
@@ -157,7 +157,8 @@ def make_engine(
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         # Connections past pool_size are closed when returned; churning them costs a connect each
-        # (TCP, auth, cold prepared-statement cache), so the pool holds what the node normally uses.
+        # (TCP, auth, type introspection, cold prepared-statement cache), so the pool holds what the
+        # node may use and overflow is off by default (config/settings.py).
         pool_size=pool_size,
         max_overflow=max_overflow,
         # No pre-ping: it costs a round trip per checkout. A dropped connection fails one call, and

@@ -132,6 +132,8 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     app[keys.TICKETS] = svc.tickets
     if svc.cache is not None:
         app[keys.RESPONSE_CACHE] = svc.cache
+    if svc.read_gate is not None:
+        app[keys.READ_GATE] = svc.read_gate
     await _load_session_ends(app)
     await svc.publisher.start()
     await svc.writer.start()

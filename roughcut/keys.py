@@ -18,6 +18,7 @@ from roughcut.domain.ports import (
     BlobStore,
     ProjectNews,
     RateLimiter,
+    ReadGate,
     ResponseCache,
     TicketStore,
     UnitOfWorkFactory,
@@ -54,3 +55,4 @@ PRESENCE = web.AppKey("presence", Presence)
 WATCHING = web.AppKey("watching", Presence)
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 RESPONSE_CACHE: web.AppKey[ResponseCache] = web.AppKey("response_cache")  # absent: RESPONSE_CACHE=false
+READ_GATE: web.AppKey[ReadGate] = web.AppKey("read_gate")  # absent with the cache

@@ -28,6 +28,7 @@ from roughcut.domain.ports import (
     Mailer,
     PresenceStore,
     RateLimiter,
+    ReadGate,
     ResponseCache,
     TicketStore,
     UnitOfWorkFactory,
@@ -58,6 +59,7 @@ from roughcut.storage.mail import LogMailer, SmtpMailer
 from roughcut.storage.media import MediaTools
 from roughcut.storage.presence import LocalPresenceStore, RedisPresenceStore
 from roughcut.storage.ratelimit import LocalRateLimiter, RedisRateLimiter
+from roughcut.storage.read_gate import RedisReadGate, SequentialReadGate
 from roughcut.storage.repos.chat import GroupCommitWriter
 from roughcut.storage.response_cache import LocalResponseCache, RedisResponseCache
 from roughcut.storage.s3 import S3BlobStore
@@ -103,6 +105,7 @@ class Services:
     job_runner: JobRunner  # started by app.py when settings.job_worker (and by `roughcut worker`)
     webhooks: Webhooks
     cache: ResponseCache | None  # hot reads (http/cached_reads.py); None when RESPONSE_CACHE=false
+    read_gate: ReadGate | None  # a cached read's limits and lookup together; None without the cache
 
 
 def _mailer(settings: Settings) -> Mailer:
@@ -134,6 +137,15 @@ def _response_cache(settings: Settings, redis: Redis | None) -> ResponseCache | 
     if redis is not None:
         return RedisResponseCache(redis, settings.redis_prefix)
     return LocalResponseCache(settings.response_cache_size)
+
+
+def _read_gate(settings: Settings, limiter: RateLimiter, cache: ResponseCache | None) -> ReadGate | None:
+    if cache is None:
+        return None
+    shared = not settings.response_cache_url  # one Redis holds both: one round trip
+    if shared and isinstance(limiter, RedisRateLimiter) and isinstance(cache, RedisResponseCache):
+        return RedisReadGate(limiter, cache)
+    return SequentialReadGate(limiter, cache)
 
 
 def _invalidator(cache: ResponseCache) -> Callable[[Sequence[Committed]], Awaitable[None]]:
@@ -261,13 +273,14 @@ def build_services(settings: Settings, res: Resources) -> Services:
         event_burst=settings.socket_event_burst,
         event_rate=settings.socket_event_rate,
     )
+    limiter = _limiter(settings, res.redis)
     return Services(
         uow=uow,
         accounts=accounts,
         projects=projects,
         chat=chat,
         blobs=blobs,
-        limiter=_limiter(settings, res.redis),
+        limiter=limiter,
         tickets=_tickets(settings, res.redis),
         notifier=notifier,
         chat_news=chat_news,
@@ -285,4 +298,5 @@ def build_services(settings: Settings, res: Resources) -> Services:
         job_runner=job_runner,
         webhooks=webhooks,
         cache=cache,
+        read_gate=_read_gate(settings, limiter, cache),
     )

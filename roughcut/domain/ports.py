@@ -10,6 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+from roughcut.domain import errors
 from roughcut.domain.account_model import (
     AccessClaims,
     AuthSession,
@@ -513,6 +514,24 @@ class ResponseCache(Protocol):
     async def get(self, key: CacheKey) -> Lookup: ...
     async def put(self, key: CacheKey, stamp: str, value: CachedRead, ttl: int) -> None: ...
     async def bump(self, scopes: Collection[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A ReadGate's answer: the rate limits' verdicts (None when they could not be counted: `limiter_error`)
+    and what the cache lookup found."""
+
+    verdicts: list[Verdict] | None
+    limiter_error: errors.LimiterUnavailable | None
+    lookup: Lookup
+
+
+class ReadGate(Protocol):
+    """A cached read's way in: count its rate limits and look its entry up together (one round trip when both
+    live in the same Redis). Each part keeps its own failure rules: the limits raise nothing here (their error
+    is returned), the lookup fails open (Lookup(None, None))."""
+
+    async def admit(self, hits: Sequence[Hit], key: CacheKey) -> Admitted: ...
 
 
 class PasswordHasher(Protocol):

@@ -60,8 +60,9 @@ def _built_openapi() -> dict[str, Any]:
 
 def create_api(settings: Settings, asyncapi: dict[str, Any]) -> web.Application:
     """Build the REST sub-app (mounted at /api/v1) serving the OpenAPI and the given AsyncAPI document."""
+    cache_keys = {handler: key for routes in ROUTE_MODULES for handler, key in routes.cache_keys.items()}
     api = web.Application(
-        client_max_size=MAX_BODY, middlewares=[api_rate_limits(settings.rate_api, settings.rate_api_ip)]
+        client_max_size=MAX_BODY, middlewares=[api_rate_limits(settings.rate_api, settings.rate_api_ip, cache_keys)]
     )
     for routes in ROUTE_MODULES:
         api.add_routes(routes.table)

@@ -18,6 +18,10 @@ from roughcut.domain.read_cache import EPOCH, CachedRead, CacheKey, Lookup
 from roughcut.http.jsonutil import encode, etag_of, tagged_response
 from roughcut.metrics import CACHE_READS
 
+# A cached read's lookup, made by the rate-limit middleware together with the limits (one Redis round trip):
+# `cached_read` uses it when its key is the one the handler asks for.
+PRE_LOOKUP: web.RequestKey[tuple[CacheKey, Lookup]] = web.RequestKey("pre_lookup")
+
 
 async def cached_read(
     request: web.Request, key: CacheKey, render: Callable[[], Awaitable[Any]], *, one_resource: bool = True
@@ -27,7 +31,13 @@ async def cached_read(
     A read of one resource answers with its ETag (API.md); a page of a list answers as it always did, without.
     """
     cache = request.config_dict.get(keys.RESPONSE_CACHE)
-    lookup = Lookup(None, None) if cache is None else await cache.get(key)
+    pre = request.get(PRE_LOOKUP)
+    if cache is None:
+        lookup = Lookup(None, None)
+    elif pre is not None and pre[0] == key:
+        lookup = pre[1]
+    else:
+        lookup = await cache.get(key)
     if lookup.found is not None:
         CACHE_READS.labels(key.resource, "hit").inc()
         value = lookup.found

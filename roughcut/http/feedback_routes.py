@@ -132,6 +132,7 @@ async def create_feedback(request: web.Request) -> web.Response:
     tags=TAGS,
     responses={200: fs.FeedbackSchema, 304: None},
     errors=(404,),
+    cache_key=lambda request, user_id: _thread_key(request, user_id),
 )
 async def get_feedback(request: web.Request) -> web.Response:
     claims = authenticate(request)
@@ -140,9 +141,13 @@ async def get_feedback(request: web.Request) -> web.Response:
     async def render() -> dict[str, Any]:
         return await _thread(request, await feedback.get_thread(_deps(request), claims.user_id, feedback_id))
 
-    # The chat's counters and the caller's read marker change with the thread's scope, the rest with the caller's.
-    scopes = (thread_scope(feedback_id), user_scope(claims.user_id))
-    return await cached_read(request, CacheKey("feedback", claims.user_id, str(feedback_id), scopes), render)
+    return await cached_read(request, _thread_key(request, claims.user_id), render)
+
+
+def _thread_key(request: web.Request, user_id: int) -> CacheKey:
+    """The chat's counters and the caller's read marker change with the thread's scope, the rest with the caller's."""
+    feedback_id = path_int(request, "feedback_id")
+    return CacheKey("feedback", user_id, str(feedback_id), (thread_scope(feedback_id), user_scope(user_id)))
 
 
 @routes.route(
@@ -187,20 +192,28 @@ async def delete_feedback(request: web.Request) -> web.Response:
     query=fs.CommentQuery,
     responses={200: fs.CommentPage},
     errors=(404,),
+    cache_key=lambda request, user_id: _comments_key(request, user_id, read_query(request, fs.CommentQuery)),
 )
 async def list_comments(request: web.Request) -> web.Response:
     claims = authenticate(request)
     q = read_query(request, fs.CommentQuery)
     feedback_id = path_int(request, "feedback_id")
-    if q.get("cursor") is None:  # the first page is the hot one: cached per caller (anonymity) and query
-        ident = f"{feedback_id}:" + hashlib.blake2b(repr(sorted(q.items())).encode(), digest_size=8).hexdigest()
-        key = CacheKey("comments", claims.user_id, ident, (user_scope(claims.user_id),))
+    key = _comments_key(request, claims.user_id, q)
+    if key is not None:
 
         async def page() -> dict[str, Any]:
             return await _comment_page(request, claims.user_id, feedback_id, q)
 
         return await cached_read(request, key, page, one_resource=False)
     return json_response(await _comment_page(request, claims.user_id, feedback_id, q))
+
+
+def _comments_key(request: web.Request, user_id: int, q: dict[str, Any]) -> CacheKey | None:
+    """The first page is the hot one: cached per caller (anonymity) and query; later pages are read uncached."""
+    if q.get("cursor") is not None:
+        return None
+    ident = hashlib.blake2b(repr(sorted(q.items())).encode(), digest_size=8).hexdigest()
+    return CacheKey("comments", user_id, f"{path_int(request, 'feedback_id')}:{ident}", (user_scope(user_id),))
 
 
 async def _comment_page(request: web.Request, user_id: int, feedback_id: int, q: dict[str, Any]) -> dict[str, Any]:

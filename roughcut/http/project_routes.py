@@ -109,15 +109,23 @@ def _after(raw: str | None, sort: str) -> tuple[object, int] | None:
     tags=TAGS,
     query=ps.ProjectQuerySchema,
     responses={200: ps.ProjectPage},
+    cache_key=lambda request, user_id: _list_key(user_id, read_query(request, ps.ProjectQuerySchema)),
 )
 async def list_projects(request: web.Request) -> web.Response:
     claims = authenticate(request)
     q = read_query(request, ps.ProjectQuerySchema)
-    if q.get("cursor") is None:  # the first page is the hot one: cached per caller and query
-        ident = hashlib.blake2b(repr(sorted(q.items())).encode(), digest_size=8).hexdigest()
-        key = CacheKey("project_list", claims.user_id, ident, (user_scope(claims.user_id),))
+    key = _list_key(claims.user_id, q)
+    if key is not None:
         return await cached_read(request, key, lambda: _project_page(request, claims.user_id, q), one_resource=False)
     return json_response(await _project_page(request, claims.user_id, q))
+
+
+def _list_key(user_id: int, q: dict[str, Any]) -> CacheKey | None:
+    """The first page is the hot one: cached per caller and query; later pages are read uncached."""
+    if q.get("cursor") is not None:
+        return None
+    ident = hashlib.blake2b(repr(sorted(q.items())).encode(), digest_size=8).hexdigest()
+    return CacheKey("project_list", user_id, ident, (user_scope(user_id),))
 
 
 async def _project_page(request: web.Request, user_id: int, q: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +179,7 @@ async def create_project(request: web.Request) -> web.Response:
     tags=TAGS,
     responses={200: ps.ProjectDetailSchema, 304: None},
     errors=(404,),
+    cache_key=lambda request, user_id: _project_key("project", request, user_id),
 )
 async def get_project(request: web.Request) -> web.Response:
     claims = authenticate(request)
@@ -179,8 +188,13 @@ async def get_project(request: web.Request) -> web.Response:
     async def render() -> dict[str, Any]:
         return detail_body(await projects.get_project(_deps(request), claims.user_id, project_id))
 
-    key = CacheKey("project", claims.user_id, str(project_id), (project_scope(project_id),))
-    return await cached_read(request, key, render)
+    return await cached_read(request, _project_key("project", request, claims.user_id), render)
+
+
+def _project_key(resource: str, request: web.Request, user_id: int) -> CacheKey:
+    """A read of one project: stale with any change of the project."""
+    project_id = path_int(request, "project_id")
+    return CacheKey(resource, user_id, str(project_id), (project_scope(project_id),))
 
 
 @routes.route(
@@ -353,6 +367,7 @@ async def list_events(request: web.Request) -> web.Response:
     tags=TAGS,
     responses={200: ps.MetadataSchema, 304: None},
     errors=(404,),
+    cache_key=lambda request, user_id: _project_key("metadata", request, user_id),
 )
 async def get_metadata(request: web.Request) -> web.Response:
     claims = authenticate(request)
@@ -362,5 +377,4 @@ async def get_metadata(request: web.Request) -> web.Response:
         meta: dict[str, Any] = METADATA.dump(await projects.metadata(_deps(request), claims.user_id, project_id))
         return meta
 
-    key = CacheKey("metadata", claims.user_id, str(project_id), (project_scope(project_id),))
-    return await cached_read(request, key, render)
+    return await cached_read(request, _project_key("metadata", request, claims.user_id), render)

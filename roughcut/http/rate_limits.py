@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -25,8 +26,11 @@ from aiohttp.typedefs import Handler, Middleware
 from roughcut import keys
 from roughcut.config import RateLimit
 from roughcut.domain import errors
-from roughcut.domain.ports import Verdict
+from roughcut.domain.ports import Hit, Verdict
+from roughcut.domain.read_cache import CacheKey
 from roughcut.http import problems
+from roughcut.http.cached_reads import PRE_LOOKUP
+from roughcut.http.routing import CacheKeyOf
 from roughcut.http.security import CLAIMS_KEY, bearer
 from roughcut.metrics import LIMITER_ERRORS
 from roughcut.security.access import ACCESS_COOKIE
@@ -106,28 +110,51 @@ def _headers(counted: list[_Counted], inner: dict[str, str]) -> dict[str, str]:
     }
 
 
-def api_rate_limits(per_user: RateLimit, per_ip: RateLimit) -> Middleware:
-    """The /api/v1 middleware: count, refuse past either limit (429 rate_limited), announce on every response."""
+def api_rate_limits(
+    per_user: RateLimit, per_ip: RateLimit, cache_keys: Mapping[Handler, CacheKeyOf] | None = None
+) -> Middleware:
+    """The /api/v1 middleware: count, refuse past either limit (429 rate_limited), announce on every response.
+
+    A cached read (a route with a `cache_key`, http/routing.py) counts its limits and looks its entry up
+    through the read gate together, and leaves the lookup on the request for `cached_read`.
+    """
     slots = asyncio.Semaphore(LIMITER_SLOTS)
     outage = _Outage()
+    keyed = cache_keys or {}
+
+    async def count(request: web.Request, hits: list[Hit], user_id: int | None) -> list[Verdict] | None:
+        """The verdicts (None: uncounted, the limiter is down); a cached read's lookup goes along."""
+        key = _cache_key(request, keyed, user_id)
+        gate = request.config_dict.get(keys.READ_GATE)
+        if key is not None and gate is not None:
+            async with slots:
+                admitted = await gate.admit(hits, key)
+            request[PRE_LOOKUP] = (key, admitted.lookup)
+            if admitted.limiter_error is not None:
+                raise admitted.limiter_error
+            return admitted.verdicts
+        if not hits:
+            return None
+        async with slots:
+            return await request.config_dict[keys.LIMITER].hit_many(hits)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        limiter = request.config_dict[keys.LIMITER]
         wanted = [("ip", per_ip, request.remote or "-")]
         user_id = _user_id(request)
         if user_id is not None:
             wanted.append(("user", per_user, str(user_id)))
         counted: list[_Counted] = []
-        if not outage.skipping():
-            try:
-                async with slots:
-                    verdicts = await limiter.hit_many([(f"api_{n}", key, r.limit, r.window) for n, r, key in wanted])
+        skipping = outage.skipping()
+        hits = [] if skipping else [(f"api_{n}", key, r.limit, r.window) for n, r, key in wanted]
+        try:
+            verdicts = await count(request, hits, user_id)
+            if verdicts is not None and not skipping:
                 counted = [_Counted(n, r, v) for (n, r, _key), v in zip(wanted, verdicts, strict=True)]
                 outage.answered()
-            except errors.LimiterUnavailable as exc:
-                outage.failed(exc)
-                counted = []  # uncounted: no partial headers either
+        except errors.LimiterUnavailable as exc:
+            outage.failed(exc)
+            counted = []  # uncounted: no partial headers either
         refused = [c for c in counted if not c.verdict.allowed]
         request[RATE_HEADERS] = _headers(counted, {}) if counted else {}
         if refused:
@@ -150,3 +177,16 @@ def api_rate_limits(per_user: RateLimit, per_ip: RateLimit) -> Middleware:
         return response
 
     return middleware
+
+
+def _cache_key(request: web.Request, keyed: Mapping[Handler, CacheKeyOf], user_id: int | None) -> CacheKey | None:
+    """The cached read this request will make, if its route has one and the caller and input are valid."""
+    if user_id is None or request.method != "GET":
+        return None
+    key_of = keyed.get(request.match_info.handler)
+    if key_of is None:
+        return None
+    try:
+        return key_of(request, user_id)
+    except errors.DomainError:  # the handler answers the bad input
+        return None

@@ -12,11 +12,16 @@ from aiohttp import web
 from marshmallow import Schema
 
 from roughcut.domain import errors
+from roughcut.domain.read_cache import CacheKey
 from roughcut.wire.validation import load
 
 MAX_ID = 2**63 - 1  # ids are 64-bit; a larger one cannot exist (and must not reach the database)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A cached read's key for the caller (user id) from the request alone, before its handler runs (None: this
+# request reads uncached, e.g. a later page); raises DomainError on input the handler will refuse.
+CacheKeyOf = Callable[[web.Request, int], CacheKey | None]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_QUERIES: web.RequestKey[dict[type[Schema], dict[str, Any]]] = web.RequestKey("queries")
 
 
 # A response body: one schema, any of several (a tuple: e.g. the token pair or, in cookie mode, the session
@@ -69,6 +74,7 @@ class ApiRoutes:
     def __init__(self) -> None:
         self.table = web.RouteTableDef()
         self.operations: list[Operation] = []
+        self.cache_keys: dict[Handler, CacheKeyOf] = {}
 
     def route(
         self,
@@ -83,8 +89,10 @@ class ApiRoutes:
         responses: Mapping[int, ResponseBody] | None = None,
         errors: tuple[int, ...] = (),
         auth: bool = True,
+        cache_key: CacheKeyOf | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Register `method path` and its OpenAPI description."""
+        """Register `method path` and its OpenAPI description; `cache_key` names a cached read's key, so the
+        rate limits and the cache lookup go to Redis together (http/rate_limits.py)."""
 
         def deco(handler: Handler) -> Handler:
             std = standard_errors(method, auth=auth, body=body is not None, query=query is not None)
@@ -103,6 +111,8 @@ class ApiRoutes:
                 )
             )
             self.table.route(method, path)(handler)
+            if cache_key is not None:
+                self.cache_keys[handler] = cache_key
             return handler
 
         return deco
@@ -127,8 +137,13 @@ async def read_body(request: web.Request, schema: type[Schema]) -> dict[str, Any
 
 
 def read_query(request: web.Request, schema: type[Schema]) -> dict[str, Any]:
-    """Validate the query string."""
-    return load(_instance(schema), dict(request.query))
+    """Validate the query string (once a request: a cached read's key reads it before its handler does)."""
+    parsed = request.get(_QUERIES)
+    if parsed is None:
+        parsed = request[_QUERIES] = {}
+    if schema not in parsed:
+        parsed[schema] = load(_instance(schema), dict(request.query))
+    return parsed[schema]
 
 
 def path_int(request: web.Request, name: str) -> int:

@@ -26,6 +26,7 @@ one snapshot across the read's statements.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -83,6 +84,7 @@ async def connect(engine: AsyncEngine, *, write: bool) -> AsyncConnection:
     return conn
 
 
+@functools.lru_cache(maxsize=1024)  # the statements are the compiled cache's strings: a few hundred distinct ones
 def _plain_read(statement: str) -> bool:
     return statement.lstrip()[:6].upper() == "SELECT" and _LOCKING.search(statement) is None
 

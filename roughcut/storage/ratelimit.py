@@ -12,12 +12,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from roughcut.domain import errors
 from roughcut.domain.ports import Hit, Verdict
+from roughcut.storage.script_calls import ScriptCall
 
 # Forget idle in-process keys past this many; the embedded default serves one node of modest load.
 MAX_LOCAL_KEYS = 100_000
@@ -74,6 +76,7 @@ class RedisRateLimiter:
     """The same sliding log in a Redis sorted set, checked and updated atomically by a script."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
         self._prefix = prefix
         self._script = redis.register_script(_SLIDING_LOG)
 
@@ -82,14 +85,27 @@ class RedisRateLimiter:
         return verdict
 
     async def hit_many(self, hits: Sequence[Hit]) -> list[Verdict]:
+        call = self.call(hits)
+        try:
+            answers = await call.run(self.redis)
+        except (RedisError, OSError) as exc:
+            answers = exc
+        return self.verdicts(hits, answers)
+
+    def call(self, hits: Sequence[Hit]) -> ScriptCall:
+        """The script call that counts `hits` (to run alone, or with others: storage/script_calls.py)."""
         keys = [f"{self._prefix}:rl:{name}:{key}" for name, key, _limit, _window in hits]
         args: list[float | int | str] = [time.time()]
         for _name, _key, limit, window in hits:
             args += [window, limit, uuid.uuid4().hex]
-        try:
-            answers = await self._script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:  # the caller decides whether to fail open or closed
-            raise errors.LimiterUnavailable() from exc
+        return ScriptCall(self._script, keys, args)
+
+    @staticmethod
+    def verdicts(hits: Sequence[Hit], answers: Any) -> list[Verdict]:
+        """The verdicts in the script's answer; raises LimiterUnavailable when Redis failed it (the caller
+        decides whether to fail open or closed)."""
+        if isinstance(answers, (RedisError, OSError)):
+            raise errors.LimiterUnavailable() from answers
         return [_verdict(answer, hit[2]) for answer, hit in zip(answers, hits, strict=True)]
 
 

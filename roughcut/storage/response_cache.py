@@ -12,11 +12,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Collection
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from roughcut.domain.read_cache import EPOCH, CachedRead, CacheKey, Lookup
+from roughcut.storage.script_calls import ScriptCall
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +144,28 @@ class RedisResponseCache:
             log.info("response cache available again")
 
     async def get(self, key: CacheKey) -> Lookup:
-        if not await self._ready():
+        call = await self.lookup_call(key)
+        if call is None:
             return Lookup(None, None)
         try:
-            stamp, raw = await self._lookup(
-                keys=self._keys(key.versioned), args=[self._prefix + key.entry(""), VERSION_TTL_SECONDS]
-            )
+            answer = await call.run(self._redis)
         except (RedisError, OSError) as exc:
-            self._failed(exc)
+            answer = exc
+        return self.lookup_answer(answer)
+
+    async def lookup_call(self, key: CacheKey) -> ScriptCall | None:
+        """The script call that looks `key` up (storage/script_calls.py); None while Redis is not to be asked."""
+        if not await self._ready():
+            return None
+        return ScriptCall(self._lookup, self._keys(key.versioned), [self._prefix + key.entry(""), VERSION_TTL_SECONDS])
+
+    def lookup_answer(self, answer: Any) -> Lookup:
+        """What a lookup call's answer (or the error Redis met) found."""
+        if isinstance(answer, (RedisError, OSError)):
+            self._failed(answer)
             return Lookup(None, None)
         self._answered()
+        stamp, raw = answer
         found = None if raw is None else CachedRead(raw[:ETAG_BYTES].decode(), raw[ETAG_BYTES:])
         return Lookup(found, stamp.decode())
 

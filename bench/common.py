@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from redis.asyncio import Redis
 
 from roughcut.storage import migrate
 from roughcut.storage.db import make_engine
@@ -54,6 +56,25 @@ async def fresh_database(name: str) -> str:
     await migrate.upgrade(engine)
     await engine.dispose()
     return url
+
+
+@contextlib.asynccontextmanager
+async def fresh_redis_prefix(name: str) -> AsyncIterator[str]:
+    """A Redis key prefix of this run's own, its keys deleted when the block ends.
+
+    A fixed prefix kept the response cache of the run before: over a freshly seeded database with the same ids,
+    its entries were served (stale bodies) and the next run's hit ratio depended on which run came before.
+    """
+    prefix = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield prefix
+    finally:
+        redis = Redis.from_url(REDIS_URL)
+        try:
+            async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
+                await redis.delete(key)
+        finally:
+            await redis.aclose()
 
 
 async def drop_database(name: str) -> None:

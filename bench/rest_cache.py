@@ -26,7 +26,17 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
-from bench.common import CLIENT_CPU, REDIS_URL, Server, drop_database, fresh_database, pin_to, server, summarize
+from bench.common import (
+    CLIENT_CPU,
+    REDIS_URL,
+    Server,
+    drop_database,
+    fresh_database,
+    fresh_redis_prefix,
+    pin_to,
+    server,
+    summarize,
+)
 from bench.rest_projects import seed
 from roughcut.config import Settings
 from roughcut.security.tokens import JwtTokens, load_keyring
@@ -138,6 +148,17 @@ async def main() -> None:
     mine = await seed(url)
     owner_of = await owners(url)
     results = []
+    async with fresh_redis_prefix("cache") as prefix:
+        results = await measure(args, url, mine, owner_of, prefix)
+    await drop_database(DB_NAME)
+    summarize_runs(args, results)
+
+
+async def measure(
+    args: argparse.Namespace, url: str, mine: dict[int, list[int]], owner_of: dict[int, int], prefix: str
+) -> list[dict[str, Any]]:
+    """Every run of every scenario, with the cache on and off: one JSON line each."""
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         issuer = JwtTokens(load_keyring(Settings(data_dir=data_dir)), "roughcut", "roughcut", 3600)
@@ -147,7 +168,7 @@ async def main() -> None:
             env = {
                 "DATABASE_URL": url,
                 "REDIS_URL": REDIS_URL,
-                "REDIS_PREFIX": f"bench-cache-{cache}",
+                "REDIS_PREFIX": f"{prefix}-{cache}",
                 "RATE_API": "1000000/60",
                 "RATE_API_IP": "1000000/60",
                 "RESPONSE_CACHE": "true" if cache == "on" else "false",
@@ -160,7 +181,10 @@ async def main() -> None:
                         r.update(cache=cache, run=run + 1)
                         results.append(r)
                         print(json.dumps(r), flush=True)
-    await drop_database(DB_NAME)
+    return results
+
+
+def summarize_runs(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
     for scenario in SCENARIOS:
         for cache in ("on", "off"):
             runs = [r for r in results if r["scenario"] == scenario and r["cache"] == cache]

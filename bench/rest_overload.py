@@ -32,6 +32,7 @@ from bench.common import (
     cpu_seconds,
     drop_database,
     fresh_database,
+    fresh_redis_prefix,
     pin_to,
     server,
     summarize,
@@ -113,25 +114,31 @@ async def main() -> None:
     url = await fresh_database(DB_NAME)
     mine = await seed(url)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            data_dir = Path(tmp)
-            issuer = JwtTokens(load_keyring(Settings(data_dir=data_dir)), "roughcut", "roughcut", 3600)
-            tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
-            # One load generator is one client address: the API-wide limits would measure themselves.
-            env = {
-                "DATABASE_URL": url,
-                "REDIS_URL": REDIS_URL,
-                "REDIS_PREFIX": "bench-overload",
-                "RATE_API": "1000000/60",
-                "RATE_API_IP": "1000000/60",
-            }
-            async with server(env, data_dir) as srv:
-                for scenario in ("list", "detail"):
-                    r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds)
-                    r["machine"] = f"{platform.machine()} {platform.python_version()}"
-                    print(json.dumps(r), flush=True)
+        async with fresh_redis_prefix("overload") as prefix:
+            await measure(args, url, mine, prefix)
     finally:
         await drop_database(DB_NAME)
+
+
+async def measure(args: argparse.Namespace, url: str, mine: dict[int, list[int]], prefix: str) -> None:
+    """Both scenarios against one server: one JSON line each."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        issuer = JwtTokens(load_keyring(Settings(data_dir=data_dir)), "roughcut", "roughcut", 3600)
+        tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
+        # One load generator is one client address: the API-wide limits would measure themselves.
+        env = {
+            "DATABASE_URL": url,
+            "REDIS_URL": REDIS_URL,
+            "REDIS_PREFIX": prefix,
+            "RATE_API": "1000000/60",
+            "RATE_API_IP": "1000000/60",
+        }
+        async with server(env, data_dir) as srv:
+            for scenario in ("list", "detail"):
+                r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds)
+                r["machine"] = f"{platform.machine()} {platform.python_version()}"
+                print(json.dumps(r), flush=True)
 
 
 if __name__ == "__main__":

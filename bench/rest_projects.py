@@ -33,6 +33,7 @@ from bench.common import (
     cpu_seconds,
     drop_database,
     fresh_database,
+    fresh_redis_prefix,
     metric,
     pin_to,
     server,
@@ -195,30 +196,42 @@ async def main() -> None:
     pin_to(CLIENT_CPU)
     url = await fresh_database(DB_NAME)
     mine = await seed(url)
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp)
-        ring = load_keyring(Settings(data_dir=data_dir))
-        issuer = JwtTokens(ring, "roughcut", "roughcut", 3600)
-        tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
-        # One load generator is one client address: the API-wide limits would measure themselves.
-        env = {
-            "DATABASE_URL": url,
-            "REDIS_URL": REDIS_URL,
-            "REDIS_PREFIX": "bench-rest",
-            "RATE_API": "1000000/60",
-            "RATE_API_IP": "1000000/60",
-            **dict(item.split("=", 1) for item in args.env),
-        }
-        results = []
-        async with server(env, data_dir) as srv:
-            for run in range(args.runs):
-                for scenario in args.scenarios:
-                    r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds)
-                    r["run"] = run + 1
-                    results.append(r)
-                    print(json.dumps(r), flush=True)
+    async with fresh_redis_prefix("rest") as prefix:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = await measure(args, url, mine, prefix, Path(tmp))
     await drop_database(DB_NAME)
-    for scenario in args.scenarios:
+    summarize_runs(args.scenarios, results)
+
+
+async def measure(
+    args: argparse.Namespace, url: str, mine: dict[int, list[int]], prefix: str, data_dir: Path
+) -> list[dict[str, Any]]:
+    """Every run of every scenario against one server: one JSON line each."""
+    ring = load_keyring(Settings(data_dir=data_dir))
+    issuer = JwtTokens(ring, "roughcut", "roughcut", 3600)
+    tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
+    # One load generator is one client address: the API-wide limits would measure themselves.
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_PREFIX": prefix,
+        "RATE_API": "1000000/60",
+        "RATE_API_IP": "1000000/60",
+        **dict(item.split("=", 1) for item in args.env),
+    }
+    results = []
+    async with server(env, data_dir) as srv:
+        for run in range(args.runs):
+            for scenario in args.scenarios:
+                r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds)
+                r["run"] = run + 1
+                results.append(r)
+                print(json.dumps(r), flush=True)
+    return results
+
+
+def summarize_runs(scenarios: list[str], results: list[dict[str, Any]]) -> None:
+    for scenario in scenarios:
         runs = [r for r in results if r["scenario"] == scenario]
         print(
             json.dumps(

@@ -169,22 +169,27 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def launch(name: str, args: list[str], env: dict[str, str] | None = None) -> AsyncIterator[Server]:
+async def launch(
+    name: str, args: list[str], env: dict[str, str] | None = None, root: Path | None = None
+) -> AsyncIterator[Server]:
     """Run `python <args> --port P` pinned to SERVER_CPU until the block ends, once /readyz answers."""
-    async with launch_command(name, [sys.executable, *args], env) as srv:
+    async with launch_command(name, [sys.executable, *args], env, root) as srv:
         yield srv
 
 
 @contextlib.asynccontextmanager
-async def launch_command(name: str, cmd: list[str], env: dict[str, str] | None = None) -> AsyncIterator[Server]:
-    """Run `<cmd> --port P` pinned to SERVER_CPU until the block ends, once /readyz answers."""
+async def launch_command(
+    name: str, cmd: list[str], env: dict[str, str] | None = None, root: Path | None = None
+) -> AsyncIterator[Server]:
+    """Run `<cmd> --port P` in `root` (default: this checkout) pinned to SERVER_CPU until the block ends, once
+    /readyz answers."""
     port = free_port()
     cmd = pinned(SERVER_CPU, [*cmd, "--port", str(port)])
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             cmd,
             env={**os.environ, **(env or {})},
-            cwd=BENCH_DIR.parent,
+            cwd=root or BENCH_DIR.parent,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -233,11 +238,12 @@ def node_server() -> contextlib.AbstractAsyncContextManager[Server]:
 
 
 @contextlib.asynccontextmanager
-async def server(env: dict[str, str], data_dir: Path) -> AsyncIterator[Server]:
-    """Run `roughcut serve` pinned to SERVER_CPU until the block ends."""
+async def server(env: dict[str, str], data_dir: Path, root: Path | None = None) -> AsyncIterator[Server]:
+    """Run `roughcut serve` pinned to SERVER_CPU until the block ends; from the checkout `root` (e.g. a git
+    worktree of an older revision, for an A/B run; `python -m` imports the package from there) or this one."""
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = {"DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", "DEMO_USER": "false", **env}
-    async with launch("roughcut", ["-m", "roughcut", "serve"], full_env) as srv:
+    async with launch("roughcut", ["-m", "roughcut", "serve"], full_env, root) as srv:
         yield srv
 
 

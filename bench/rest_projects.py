@@ -2,10 +2,14 @@
 
     python -m bench.rest_projects [--concurrency 32] [--seconds 15] [--runs 3] [--scenarios detail]
     python -m bench.rest_projects --env RESPONSE_CACHE=false ...   (roughcut settings for A/B runs)
+    python -m bench.rest_projects --against /tmp/old ...   (A/B: a checkout of another revision, alternated)
 
 Prints one JSON line per scenario and run: requests/s, p50/p99/max latency, SQL statements per request, server
 CPU per request, and the share of reads the response cache answered (`cache_hit_ratio`; the CPU per request
-depends on it, so compare runs at like ratios, or with the cache off).
+depends on it, so compare runs at like ratios, or with the cache off). One server serves every run, so later
+runs read a warmer cache. With `--against DIR`, each run starts a server from DIR and one from this checkout in
+turn, each on an empty cache of its own, and sends both the same sequence of requests; the summary then gives
+each checkout's median and the median of the per-run ratios this/DIR.
 The server runs pinned to core 0, this load generator on core 1.
 """
 
@@ -141,7 +145,13 @@ async def timed_get(
 
 
 async def load(
-    srv: Server, tokens: dict[int, str], mine: dict[int, list[int]], scenario: str, concurrency: int, seconds: float
+    srv: Server,
+    tokens: dict[int, str],
+    mine: dict[int, list[int]],
+    scenario: str,
+    concurrency: int,
+    seconds: float,
+    warmup: float = WARMUP,
 ) -> dict[str, Any]:
     """Hit one endpoint from `concurrency` workers for `seconds` after a warm-up."""
     rng = random.Random(1)
@@ -162,7 +172,7 @@ async def load(
                     else:
                         errors += 1
 
-        await asyncio.gather(*(worker(time.perf_counter() + WARMUP, False) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(time.perf_counter() + warmup, False) for _ in range(concurrency)))
         statements = await metric(http, base, "roughcut_db_statements_total")
         connects = await metric(http, base, "roughcut_db_connections_opened_total")
         hits = await metric(http, base, CACHE_READS, 'outcome="hit"')
@@ -192,6 +202,8 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--env", nargs="*", default=[], metavar="NAME=VALUE", help="roughcut settings to add")
+    parser.add_argument("--warmup", type=float, default=WARMUP, help="seconds of load before each measurement")
+    parser.add_argument("--against", type=Path, help="a checkout of another revision to alternate with (A/B)")
     args = parser.parse_args()
     pin_to(CLIENT_CPU)
     url = await fresh_database(DB_NAME)
@@ -206,7 +218,7 @@ async def main() -> None:
 async def measure(
     args: argparse.Namespace, url: str, mine: dict[int, list[int]], prefix: str, data_dir: Path
 ) -> list[dict[str, Any]]:
-    """Every run of every scenario against one server: one JSON line each."""
+    """Every run of every scenario (against each checkout): one JSON line each."""
     ring = load_keyring(Settings(data_dir=data_dir))
     issuer = JwtTokens(ring, "roughcut", "roughcut", 3600)
     tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
@@ -220,36 +232,69 @@ async def measure(
         **dict(item.split("=", 1) for item in args.env),
     }
     results = []
-    async with server(env, data_dir) as srv:
-        for run in range(args.runs):
-            for scenario in args.scenarios:
-                r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds)
-                r["run"] = run + 1
-                results.append(r)
-                print(json.dumps(r), flush=True)
+
+    async def run_on(srv: Server, run: int, code: str) -> None:
+        for scenario in args.scenarios:
+            r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds, args.warmup)
+            r.update(run=run + 1, code=code)
+            results.append(r)
+            print(json.dumps(r), flush=True)
+
+    if args.against is None:
+        async with server(env, data_dir) as srv:
+            for run in range(args.runs):
+                await run_on(srv, run, "this")
+        return results
+    for run in range(args.runs):
+        for code, root in (("against", args.against), ("this", None)):
+            async with fresh_redis_prefix("rest") as own, server({**env, "REDIS_PREFIX": own}, data_dir, root) as srv:
+                await run_on(srv, run, code)
     return results
 
 
 def summarize_runs(scenarios: list[str], results: list[dict[str, Any]]) -> None:
     for scenario in scenarios:
-        runs = [r for r in results if r["scenario"] == scenario]
-        print(
-            json.dumps(
-                {
-                    "scenario": scenario,
-                    "summary": "median of runs",
-                    "machine": f"{platform.machine()} {platform.python_version()}",
-                    "rps": statistics.median(r["rps"] for r in runs),
-                    "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-                    "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-                    "sql_per_request": statistics.median(r["sql_per_request"] for r in runs),
-                    "server_cpu_ms_per_request": statistics.median(r["server_cpu_ms_per_request"] for r in runs),
-                    "server_cpu_util": statistics.median(r["server_cpu_util"] for r in runs),
-                    "cache_hit_ratios": [r["cache_hit_ratio"] for r in runs],
-                }
-            ),
-            flush=True,
-        )
+        for code in sorted({r["code"] for r in results}):
+            runs = [r for r in results if r["scenario"] == scenario and r["code"] == code]
+            print(json.dumps({"scenario": scenario, "code": code, **_medians(runs)}), flush=True)
+        pairs = _pairs([r for r in results if r["scenario"] == scenario])
+        if pairs:
+            cpu = [this["server_cpu_ms_per_request"] / base["server_cpu_ms_per_request"] for base, this in pairs]
+            rps = [this["rps"] / base["rps"] for base, this in pairs]
+            print(
+                json.dumps(
+                    {
+                        "scenario": scenario,
+                        "summary": "this/against, median of per-run ratios",
+                        "cpu_per_request": [round(x, 3) for x in cpu],
+                        "cpu_per_request_median": round(statistics.median(cpu), 3),
+                        "rps_median": round(statistics.median(rps), 3),
+                    }
+                ),
+                flush=True,
+            )
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "summary": "median of runs",
+        "machine": f"{platform.machine()} {platform.python_version()}",
+        "rps": statistics.median(r["rps"] for r in runs),
+        "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+        "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+        "sql_per_request": statistics.median(r["sql_per_request"] for r in runs),
+        "server_cpu_ms_per_request": statistics.median(r["server_cpu_ms_per_request"] for r in runs),
+        "server_cpu_util": statistics.median(r["server_cpu_util"] for r in runs),
+        "cache_hit_ratios": [r["cache_hit_ratio"] for r in runs],
+    }
+
+
+def _pairs(results: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(against, this) of each run, when the run measured both."""
+    by_run: dict[int, dict[str, dict[str, Any]]] = {}
+    for r in results:
+        by_run.setdefault(r["run"], {})[r["code"]] = r
+    return [(codes["against"], codes["this"]) for codes in by_run.values() if {"against", "this"} <= set(codes)]
 
 
 if __name__ == "__main__":

@@ -124,9 +124,9 @@ def api_rate_limits(
 
     async def count(request: web.Request, hits: list[Hit], user_id: int | None) -> list[Verdict] | None:
         """The verdicts (None: uncounted, the limiter is down); a cached read's lookup goes along."""
-        key = _cache_key(request, keyed, user_id)
         gate = request.config_dict.get(keys.READ_GATE)
-        if key is not None and gate is not None:
+        key = None if gate is None else _cache_key(request, keyed, user_id)
+        if gate is not None and key is not None:
             async with slots:
                 admitted = await gate.admit(hits, key)
             request[PRE_LOOKUP] = (key, admitted.lookup)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Select
-from sqlalchemy.types import NullType
+from sqlalchemy.types import Integer, NullType
 
 from roughcut.domain.project_model import (
     CalendarStage,
@@ -146,11 +147,11 @@ def _like(q: str) -> str:
 _SORT_COLUMNS = {"updated_at": P.c.updated_at, "created_at": P.c.created_at, "name": P.c.name}
 
 
-def _ordered(q: Select[Any], query: ProjectQuery) -> Select[Any]:
-    desc = query.sort.startswith("-")
-    col = _SORT_COLUMNS[query.sort.lstrip("-")]
-    if query.after is not None:
-        value, last_id = query.after
+def _ordered(q: Select[Any], sort: str, paged: bool) -> Select[Any]:
+    desc = sort.startswith("-")
+    col = _SORT_COLUMNS[sort.lstrip("-")]
+    if paged:
+        value, last_id = bindparam("after_value", type_=col.type), bindparam("after_id", type_=P.c.id.type)
         if desc:
             q = q.where(or_(col < value, and_(col == value, P.c.id < last_id)))
         else:
@@ -177,6 +178,47 @@ def _list_base() -> Select[Any]:
 # Built once: composing aliases and subqueries per call costs more than running the query.
 _MINE, _OWNER = M.alias("mine"), M.alias("owner")
 _LIST_BASE = _list_base()
+
+
+@functools.lru_cache(maxsize=128)
+def _list_statement(pg: bool, sort: str, filters: frozenset[str], paged: bool) -> Select[Any]:
+    """The page query of one shape (which filters, which order, a later page or the first), built once: every
+    value is a bound parameter, so SQLAlchemy's cache key of the statement is computed once too (building it
+    per call was ~4 % of an uncached list's CPU). On PostgreSQL the page's stages come as a row array."""
+    q = _LIST_BASE.add_columns(_STAGE_ROWS) if pg else _LIST_BASE
+    if "like" in filters:
+        q = q.where(search_text().like(bindparam("like"), escape="\\"))
+    if "stage" in filters:
+        q = q.where(P.c.current_stage == bindparam("stage"))
+    if "role" in filters:
+        q = q.where(_MINE.c.role == bindparam("role"))
+    if "start" in filters or "end" in filters:
+        overlap = [S.c.project_id == P.c.id]
+        if "end" in filters:
+            overlap.append(S.c.start_at <= bindparam("end", type_=S.c.start_at.type))
+        if "start" in filters:
+            overlap.append(S.c.end_at >= bindparam("start", type_=S.c.end_at.type))
+        q = q.where(exists(select(S.c.project_id).where(*overlap)))
+    return _ordered(q, sort, paged).limit(bindparam("limit", type_=Integer()))
+
+
+def _list_params(user_id: int, query: ProjectQuery) -> tuple[frozenset[str], dict[str, Any]]:
+    """The filters a query uses and the statement's parameters."""
+    params: dict[str, Any] = {"me": user_id, "limit": query.limit}
+    if query.q:
+        params["like"] = _like(query.q)
+    if query.stage is not None:
+        params["stage"] = query.stage.value
+    if query.role is not None:
+        params["role"] = query.role.value
+    if query.start is not None:
+        params["start"] = query.start
+    if query.end is not None:
+        params["end"] = query.end
+    if query.after is not None:
+        params["after_value"], params["after_id"] = query.after
+    filters = frozenset(params) - {"me", "limit", "after_value", "after_id"}
+    return filters, params
 
 
 class SqlProjects:
@@ -280,23 +322,14 @@ class SqlProjects:
         await self._conn.execute(delete(P).where(P.c.id == project_id))
 
     async def list_for(self, user_id: int, query: ProjectQuery) -> list[ProjectSummary]:
-        q = _LIST_BASE
-        if query.q:
-            q = q.where(search_text().like(_like(query.q), escape="\\"))
-        if query.stage is not None:
-            q = q.where(P.c.current_stage == query.stage.value)
-        if query.role is not None:
-            q = q.where(_MINE.c.role == query.role.value)
-        if query.start is not None or query.end is not None:
-            overlap = [S.c.project_id == P.c.id]
-            if query.end is not None:
-                overlap.append(S.c.start_at <= query.end)
-            if query.start is not None:
-                overlap.append(S.c.end_at >= query.start)
-            q = q.where(exists(select(S.c.project_id).where(*overlap)))
-        stmt = _ordered(q, query).limit(query.limit)
-        rows = list((await self._conn.execute(stmt, {"me": user_id})).mappings())
-        stages = await self._stages([r["id"] for r in rows])
+        pg = self._conn.dialect.name == "postgresql"
+        filters, params = _list_params(user_id, query)
+        stmt = _list_statement(pg, query.sort, filters, query.after is not None)
+        rows = list((await self._conn.execute(stmt, params)).mappings())
+        if pg:
+            stages = {r["id"]: _stage_rows(r["stage_rows"]) for r in rows}
+        else:
+            stages = await self._stages([r["id"] for r in rows])
         return [
             ProjectSummary(
                 _project(r, stages.get(r["id"], ())),

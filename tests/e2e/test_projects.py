@@ -382,3 +382,18 @@ async def test_delete_on_s3_removes_the_objects(make_client: Any, mailbox: Mailb
     await client.app[keys.BLOBS].put(f"projects/{pid}/files/a.mov", b"movie")
     assert (await client.delete(f"/api/v1/projects/{pid}", headers=auth(owner))).status == 204
     assert not await client.app[keys.BLOBS].exists(f"projects/{pid}/files/a.mov")
+
+
+async def test_every_sort_pages_through_the_whole_list_in_order(any_backend: Client, mailbox: Mailbox) -> None:
+    me = await signup(any_backend, mailbox)
+    for name in ("Delta", "alpha", "Charlie", "bravo", "Echo"):
+        await create_project(any_backend, me, name=name)
+    for sort in SORTS:
+        whole = await (await any_backend.get(f"/api/v1/projects?limit=50&sort={sort}", headers=auth(me))).json()
+        assert len(whole["items"]) == 5 and whole["next_cursor"] is None, sort
+        walked, url = [], f"/api/v1/projects?limit=2&sort={sort}"
+        while url:
+            page = await (await any_backend.get(url, headers=auth(me))).json()
+            walked += [p["id"] for p in page["items"]]
+            url = f"/api/v1/projects?limit=2&sort={sort}&cursor={page['next_cursor']}" if page["next_cursor"] else ""
+        assert walked == [p["id"] for p in whole["items"]], sort

@@ -28,7 +28,6 @@ from sqlalchemy import select
 
 from bench.common import (
     CLIENT_CPU,
-    REDIS_URL,
     Server,
     drop_database,
     fresh_database,
@@ -37,9 +36,7 @@ from bench.common import (
     server,
     summarize,
 )
-from bench.rest_projects import seed
-from roughcut.config import Settings
-from roughcut.security.tokens import JwtTokens, load_keyring
+from bench.rest_projects import access_tokens, bench_env, seed
 from roughcut.storage import tables as t
 from roughcut.storage.db import make_engine
 
@@ -161,18 +158,9 @@ async def measure(
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        issuer = JwtTokens(load_keyring(Settings(data_dir=data_dir)), "roughcut", "roughcut", 3600)
-        tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
+        tokens = access_tokens(data_dir, mine)
         for cache in ("on", "off"):
-            # One load generator is one client address: the API-wide limits would measure themselves.
-            env = {
-                "DATABASE_URL": url,
-                "REDIS_URL": REDIS_URL,
-                "REDIS_PREFIX": f"{prefix}-{cache}",
-                "RATE_API": "1000000/60",
-                "RATE_API_IP": "1000000/60",
-                "RESPONSE_CACHE": "true" if cache == "on" else "false",
-            }
+            env = bench_env(url, f"{prefix}-{cache}", {"RESPONSE_CACHE": "true" if cache == "on" else "false"})
             async with server(env, data_dir) as srv:
                 for run in range(args.runs):
                     for scenario in SCENARIOS:

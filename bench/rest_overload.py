@@ -27,7 +27,6 @@ import asyncpg
 from bench.common import (
     CLIENT_CPU,
     PG_ADMIN,
-    REDIS_URL,
     Server,
     cpu_seconds,
     drop_database,
@@ -37,9 +36,7 @@ from bench.common import (
     server,
     summarize,
 )
-from bench.rest_projects import WARMUP, seed, timed_get
-from roughcut.config import Settings
-from roughcut.security.tokens import JwtTokens, load_keyring
+from bench.rest_projects import WARMUP, access_tokens, bench_env, seed, timed_get
 
 DB_NAME = "roughcut_bench_overload"
 SLOW = 1.0  # seconds: the goal is no request slower than this
@@ -124,17 +121,8 @@ async def measure(args: argparse.Namespace, url: str, mine: dict[int, list[int]]
     """Both scenarios against one server: one JSON line each."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
-        issuer = JwtTokens(load_keyring(Settings(data_dir=data_dir)), "roughcut", "roughcut", 3600)
-        tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
-        # One load generator is one client address: the API-wide limits would measure themselves.
-        env = {
-            "DATABASE_URL": url,
-            "REDIS_URL": REDIS_URL,
-            "REDIS_PREFIX": prefix,
-            "RATE_API": "1000000/60",
-            "RATE_API_IP": "1000000/60",
-        }
-        async with server(env, data_dir) as srv:
+        tokens = access_tokens(data_dir, mine)
+        async with server(bench_env(url, prefix), data_dir) as srv:
             for scenario in ("list", "detail"):
                 r = await load(srv, tokens, mine, scenario, args.concurrency, args.seconds)
                 r["machine"] = f"{platform.machine()} {platform.python_version()}"

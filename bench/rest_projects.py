@@ -23,6 +23,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -215,22 +216,31 @@ async def main() -> None:
     summarize_runs(args.scenarios, results)
 
 
-async def measure(
-    args: argparse.Namespace, url: str, mine: dict[int, list[int]], prefix: str, data_dir: Path
-) -> list[dict[str, Any]]:
-    """Every run of every scenario (against each checkout): one JSON line each."""
-    ring = load_keyring(Settings(data_dir=data_dir))
-    issuer = JwtTokens(ring, "roughcut", "roughcut", 3600)
-    tokens = {u: issuer.issue_access(u, 1, 0)[0] for u in mine}
-    # One load generator is one client address: the API-wide limits would measure themselves.
-    env = {
+def access_tokens(data_dir: Path, users: Iterable[int]) -> dict[int, str]:
+    """A valid access token per user, signed with the keyring the server will load from `data_dir`."""
+    issuer = JwtTokens(load_keyring(Settings(data_dir=data_dir)), "roughcut", "roughcut", 3600)
+    return {u: issuer.issue_access(u, 1, 0)[0] for u in users}
+
+
+def bench_env(url: str, prefix: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's settings for a REST bench: PostgreSQL, Redis under `prefix`, API-wide limits out of the way
+    (one load generator is one client address: the limits would measure themselves)."""
+    return {
         "DATABASE_URL": url,
         "REDIS_URL": REDIS_URL,
         "REDIS_PREFIX": prefix,
         "RATE_API": "1000000/60",
         "RATE_API_IP": "1000000/60",
-        **dict(item.split("=", 1) for item in args.env),
+        **(extra or {}),
     }
+
+
+async def measure(
+    args: argparse.Namespace, url: str, mine: dict[int, list[int]], prefix: str, data_dir: Path
+) -> list[dict[str, Any]]:
+    """Every run of every scenario (against each checkout): one JSON line each."""
+    tokens = access_tokens(data_dir, mine)
+    env = bench_env(url, prefix, dict(item.split("=", 1) for item in args.env))
     results = []
 
     async def run_on(srv: Server, run: int, code: str) -> None:

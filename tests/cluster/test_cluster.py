@@ -90,6 +90,12 @@ def test_compose_runs_what_the_balancer_names() -> None:
         env = services[name]["environment"]
         assert env["S3_BUCKET"] and env["S3_ENDPOINT_URL"] == "${S3_ENDPOINT_URL:-http://minio:9000}"
         assert services[name]["depends_on"]["bucket"]["condition"] == "service_completed_successfully"
+    # Every node's pool, and one more of its size (a worker, a migration), fit PostgreSQL's connections.
+    pool = Settings.from_env({})
+    per_node = pool.db_pool_size + pool.db_max_overflow
+    command = services["postgres"]["command"]
+    max_connections = int(command[command.index("-c") + 1].removeprefix("max_connections="))
+    assert (len(nodes) + 1) * per_node <= max_connections
 
 
 # --- the cluster ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from roughcut.config import Settings
+from roughcut.config import RateLimit, Settings
 from tests.conftest import AppFactory
 from tests.e2e.test_response_cache import API, counted, hot_reads, two_members
 from tests.helpers import Mailbox, auth
@@ -28,10 +28,20 @@ T = TypeVar("T")
 
 
 def remaining(resp: Any) -> int:
-    """The quota left in the tightest API-wide policy (RateLimit: "user";r=…;t=…)."""
-    found = re.search(r";r=(\d+);", resp.headers["RateLimit"])
+    """The caller's quota left (RateLimit: "user";r=…;t=…; the user's limit is the tightest, see `counting`)."""
+    found = re.fullmatch(r'"user";r=(\d+);t=\d+', resp.headers["RateLimit"])
     assert found, resp.headers["RateLimit"]
     return int(found.group(1))
+
+
+async def counting(make_client: AppFactory, redis_prefix: str) -> tuple[Client, str]:
+    """A node whose limits count only this test's requests (a Redis prefix of its own) in windows longer than
+    the test, so no earlier hit ages out between two reads; and that prefix."""
+    prefix = f"{redis_prefix}:gate{uuid.uuid4().hex[:8]}"
+    client = await make_client(
+        redis_prefix=prefix, rate_api=RateLimit(1_000, 3_600), rate_api_ip=RateLimit(100_000, 3_600)
+    )
+    return client, prefix
 
 
 async def commands_during(redis_url: str, action: Callable[[], Awaitable[T]]) -> tuple[T, list[str]]:
@@ -54,11 +64,10 @@ async def commands_during(redis_url: str, action: Callable[[], Awaitable[T]]) ->
 
 
 async def test_a_cached_read_counts_and_looks_up_once(
-    make_client: AppFactory, pg_settings: Settings, mailbox: Mailbox
+    make_client: AppFactory, pg_settings: Settings, redis_prefix: str, mailbox: Mailbox
 ) -> None:
-    client = await make_client()
+    client, prefix = await counting(make_client, redis_prefix)
     owner, _member, pid, fid = await two_members(client, mailbox)
-    prefix = pg_settings.redis_prefix
     for resource, path in hot_reads(pid, fid).items():
         first = await client.get(f"{API}{path}", headers=auth(owner))
         assert first.status == 200, resource
@@ -77,9 +86,9 @@ async def test_a_cached_read_counts_and_looks_up_once(
 
 
 async def test_a_redis_that_forgot_its_scripts_still_counts_each_read_once(
-    make_client: AppFactory, pg_settings: Settings, mailbox: Mailbox
+    make_client: AppFactory, pg_settings: Settings, redis_prefix: str, mailbox: Mailbox
 ) -> None:
-    client = await make_client()
+    client, _prefix = await counting(make_client, redis_prefix)
     owner, _member, pid, fid = await two_members(client, mailbox)
     path = hot_reads(pid, fid)["project"]
     first = await client.get(f"{API}{path}", headers=auth(owner))

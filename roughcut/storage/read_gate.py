@@ -4,8 +4,9 @@ On Redis, both scripts go in one round trip (storage/script_calls.py): a cached 
 Redis instead of two before it answers, about a tenth of a hit's CPU. Each part keeps its own rules: a lookup
 Redis failed counts against the cache (which then skips Redis for a while, storage/response_cache.py), a count
 Redis failed comes back as LimiterUnavailable for the middleware to fail open on. The pair runs on the
-limiter's client, so it is only built when the cache lives in the same Redis (no RESPONSE_CACHE_URL of its
-own); otherwise, and in process, the gate asks one after the other.
+limiter's client (which retries for up to ~2 s), so it is only built when the cache lives in the same Redis (no
+RESPONSE_CACHE_URL of its own); a lookup alone, while the limits are skipped after a failure, goes through the
+cache's own client, which gives up at once. Otherwise, and in process, the gate asks one after the other.
 """
 
 from __future__ import annotations
@@ -46,15 +47,16 @@ class RedisReadGate:
         self._cache = cache
 
     async def admit(self, hits: Sequence[Hit], key: CacheKey) -> Admitted:
+        if not hits:  # the limits are skipped (their Redis failed lately): the cache's own fail-fast client
+            return Admitted([], None, await self._cache.get(key))
         lookup_call = await self._cache.lookup_call(key)
-        calls = ([self._limiter.call(hits)] if hits else []) + ([lookup_call] if lookup_call is not None else [])
-        answers = await run_together(self._limiter.redis, calls) if calls else []
-        verdicts: list[Verdict] | None = []
+        calls = [self._limiter.call(hits)] + ([lookup_call] if lookup_call is not None else [])
+        answers = await run_together(self._limiter.redis, calls)
+        verdicts: list[Verdict] | None
         failed = None
-        if hits:
-            try:
-                verdicts = self._limiter.verdicts(hits, answers[0])
-            except errors.LimiterUnavailable as exc:
-                verdicts, failed = None, exc
+        try:
+            verdicts = self._limiter.verdicts(hits, answers[0])
+        except errors.LimiterUnavailable as exc:
+            verdicts, failed = None, exc
         lookup = Lookup(None, None) if lookup_call is None else self._cache.lookup_answer(answers[-1])
         return Admitted(verdicts, failed, lookup)
